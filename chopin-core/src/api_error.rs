@@ -1,0 +1,191 @@
+//! [`ApiError`]: the one JSON shape of every error response.
+//!
+//! ```json
+//! {"error":"not_found","message":"no route for GET /nope","status":404,"request_id":"5f2c…-1"}
+//! ```
+//!
+//! `error` is a stable machine-readable code, `message` is for people, `request_id`
+//! matches the `x-request-id` response header and the server's log lines.
+
+use std::borrow::Cow;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// An HTTP error answered as JSON.
+///
+/// Return it from handlers; Chopin fills in the request id on the way out.
+///
+/// ```
+/// use chopin_core::ApiError;
+///
+/// async fn find_book() -> Result<String, ApiError> {
+///     Err(ApiError::not_found("no book with that id"))
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+impl ApiError {
+    /// An error with any status, a stable code (`snake_case` by convention) and a message.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error whose code is derived from the status (`404` → `not_found`).
+    pub fn from_status(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(status, code_for(status), message)
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_status(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_status(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 500 `internal_error` with a message that reveals nothing; log the detail instead.
+    pub fn internal() -> Self {
+        Self::from_status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(crate) fn to_json(&self, request_id: Option<&str>) -> Bytes {
+        let body = Body {
+            error: &self.code,
+            message: &self.message,
+            status: self.status.as_u16(),
+            request_id,
+        };
+        // Serializing a struct of strings and an integer cannot fail.
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.to_json(None),
+        )
+            .into_response();
+        // Kept so the error layer can re-render the body with the request id.
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// `404` → `not_found`, `413` → `payload_too_large`, `500` → `internal_error`.
+pub(crate) fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::LENGTH_REQUIRED => "length_required",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_entity",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request_header_fields_too_large",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
+        StatusCode::NOT_IMPLEMENTED => "not_implemented",
+        StatusCode::BAD_GATEWAY => "bad_gateway",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "gateway_timeout",
+        s if s.is_client_error() => "client_error",
+        _ => "server_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let e = ApiError::not_found("no route for GET /nope");
+        let json: serde_json::Value = serde_json::from_slice(&e.to_json(Some("abc-1"))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "error": "not_found",
+                "message": "no route for GET /nope",
+                "status": 404,
+                "request_id": "abc-1",
+            })
+        );
+        let without_id: serde_json::Value = serde_json::from_slice(&e.to_json(None)).unwrap();
+        assert!(without_id.get("request_id").is_none());
+    }
+
+    #[test]
+    fn codes_follow_status() {
+        assert_eq!(code_for(StatusCode::PAYLOAD_TOO_LARGE), "payload_too_large");
+        assert_eq!(code_for(StatusCode::IM_A_TEAPOT), "client_error");
+        assert_eq!(code_for(StatusCode::INSUFFICIENT_STORAGE), "server_error");
+    }
+}

@@ -1,0 +1,147 @@
+//! [`App`]: configuration, routes and fast routes, assembled into one router.
+
+use axum::{Router, http::Method, http::Uri};
+
+use crate::{
+    api_error::ApiError, config::Config, error::Error, fast_route::FastRoute, middleware,
+    server::Server, telemetry, welcome,
+};
+
+/// A Chopin application.
+///
+/// ```no_run
+/// # async fn start() -> Result<(), chopin_core::Error> {
+/// let app = chopin_core::App::new().await?;
+/// app.run().await
+/// # }
+/// ```
+///
+/// Add your own routes and fast routes:
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use chopin_core::{App, Config, FastRoute};
+///
+/// # async fn build() -> Result<(), chopin_core::Error> {
+/// let app = App::with_config(Config::default())
+///     .await?
+///     .router(Router::new().route("/hello", get(|| async { "hi" })))
+///     .fast_route(FastRoute::text("/plaintext", "Hello, World!"));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "an App does nothing until `run` is awaited"]
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    routes: Router,
+    fast_routes: Vec<FastRoute>,
+}
+
+impl App {
+    /// Reads the configuration from the environment and `.env`, installs the log
+    /// subscriber (unless one is installed already) and builds the application.
+    ///
+    /// # Errors
+    ///
+    /// Any malformed or missing setting; the message names the variable.
+    pub async fn new() -> Result<Self, Error> {
+        let config = Config::from_env()?;
+        telemetry::init(&config);
+        Self::with_config(config).await
+    }
+
+    /// Builds the application from a configuration made in code. Logging is left to
+    /// the caller.
+    ///
+    /// # Errors
+    ///
+    /// Reserved for start-up work that can fail, such as connecting to the database.
+    pub async fn with_config(config: Config) -> Result<Self, Error> {
+        if config.jwt_secret.is_generated() {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret for this process only; \
+                 tokens will not survive a restart. Set JWT_SECRET before deploying."
+            );
+        }
+        Ok(Self {
+            config,
+            routes: Router::new(),
+            fast_routes: Vec::new(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Merges your routes. Give stateful routers their state first
+    /// (`router.with_state(state)`).
+    ///
+    /// Chopin owns the fallback: paths no router matches get `/`'s welcome page (unless
+    /// you route `/` yourself) or the JSON 404. A fallback set on `router` is replaced.
+    ///
+    /// # Panics
+    ///
+    /// If a route overlaps one already registered (axum's rule).
+    #[track_caller]
+    pub fn router(mut self, router: Router) -> Self {
+        self.routes = self.routes.merge(router);
+        self
+    }
+
+    /// Registers a fast route. In standard mode it is an ordinary route.
+    ///
+    /// # Panics
+    ///
+    /// If a fast route or router route is already registered for the same path.
+    #[track_caller]
+    pub fn fast_route(mut self, route: FastRoute) -> Self {
+        assert!(
+            !self.fast_routes.iter().any(|r| r.path() == route.path()),
+            "fast route {:?} is registered twice",
+            route.path()
+        );
+        self.routes = self.routes.route(route.path(), route.method_router());
+        self.fast_routes.push(route);
+        self
+    }
+
+    /// The complete router with Chopin's middleware, e.g. for
+    /// `tower::ServiceExt::oneshot` in tests.
+    pub fn into_router(self) -> Router {
+        let defaults = welcome::router(self.config.mode).fallback(not_found);
+        middleware::apply(self.routes.fallback_service(defaults), &self.config)
+    }
+
+    /// Binds `SERVER_HOST:SERVER_PORT` without serving yet, so the bound address can be
+    /// read first.
+    ///
+    /// # Errors
+    ///
+    /// If the host does not resolve or the address cannot be bound (e.g. in use).
+    pub async fn bind(self) -> Result<Server, Error> {
+        let host = self.config.host.clone();
+        let (port, mode, shutdown_timeout) = (
+            self.config.port,
+            self.config.mode,
+            self.config.shutdown_timeout,
+        );
+        Server::bind(&host, port, self.into_router(), mode, shutdown_timeout).await
+    }
+
+    /// Binds and serves until SIGINT or SIGTERM, then drains gracefully.
+    ///
+    /// # Errors
+    ///
+    /// As [`App::bind`] and [`Server::run`].
+    pub async fn run(self) -> Result<(), Error> {
+        self.bind().await?.run().await
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}

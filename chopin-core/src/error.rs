@@ -1,0 +1,130 @@
+//! [`Error`]: why Chopin could not start or keep serving.
+//!
+//! HTTP error responses are a different thing: see [`crate::ApiError`].
+
+use std::{fmt, io, net::SocketAddr};
+
+/// Why Chopin could not start or keep serving.
+///
+/// Its `Display` is one line meant for the person starting the server, e.g.
+/// `invalid SERVER_PORT "abc": expected a port number from 0 to 65535 (0 picks a free port)`.
+/// `Debug` prints the same line, so `main` returning `Err` shows it without noise.
+pub struct Error {
+    inner: Box<ErrorKind>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ErrorKind {
+    #[error("invalid {var} {value:?}: expected {expected}")]
+    InvalidVar {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{var} is not valid UTF-8")]
+    NotUnicode { var: &'static str },
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot read .env: {0}")]
+    DotEnv(#[source] dotenvy::Error),
+    #[error("cannot generate a random secret: {0}")]
+    Random(getrandom::Error),
+    #[error("cannot resolve SERVER_HOST {host:?}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot listen on {addr} (SERVER_HOST/SERVER_PORT): {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] io::Error),
+}
+
+impl Error {
+    fn new(kind: ErrorKind) -> Self {
+        Self {
+            inner: Box::new(kind),
+        }
+    }
+
+    pub(crate) fn invalid(var: &'static str, value: &str, expected: &'static str) -> Self {
+        Self::new(ErrorKind::InvalidVar {
+            var,
+            value: value.to_owned(),
+            expected,
+        })
+    }
+
+    pub(crate) fn not_unicode(var: &'static str) -> Self {
+        Self::new(ErrorKind::NotUnicode { var })
+    }
+
+    pub(crate) fn secret(message: String) -> Self {
+        Self::new(ErrorKind::Secret(message))
+    }
+
+    pub(crate) fn dotenv(source: dotenvy::Error) -> Self {
+        Self::new(ErrorKind::DotEnv(source))
+    }
+
+    pub(crate) fn random(source: getrandom::Error) -> Self {
+        Self::new(ErrorKind::Random(source))
+    }
+
+    pub(crate) fn resolve(host: &str, source: io::Error) -> Self {
+        Self::new(ErrorKind::Resolve {
+            host: host.to_owned(),
+            source,
+        })
+    }
+
+    pub(crate) fn bind(addr: SocketAddr, source: io::Error) -> Self {
+        Self::new(ErrorKind::Bind { addr, source })
+    }
+
+    pub(crate) fn serve(source: io::Error) -> Self {
+        Self::new(ErrorKind::Serve(source))
+    }
+
+    /// True if the configuration (environment variables, `.env`, secrets) is at fault.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            *self.inner,
+            ErrorKind::InvalidVar { .. }
+                | ErrorKind::NotUnicode { .. }
+                | ErrorKind::Secret(_)
+                | ErrorKind::DotEnv(_)
+        )
+    }
+
+    /// True if the listening address could not be resolved or bound (e.g. in use).
+    pub fn is_bind(&self) -> bool {
+        matches!(
+            *self.inner,
+            ErrorKind::Bind { .. } | ErrorKind::Resolve { .. }
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.inner)
+    }
+}

@@ -1,0 +1,113 @@
+//! [`FastRoute`]: a static response registered by method-free path.
+//!
+//! One definition answers identically in both modes:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET path` (any query string) | `200`, the body, `Content-Type`, `Content-Length`, `Server: chopin` |
+//! | `HEAD path` | the same status and headers, no body |
+//! | any other method | `405` in the JSON error shape, `Allow: GET,HEAD` |
+//!
+//! In standard mode a fast route is an ordinary axum route behind the default middleware.
+
+use axum::{
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, get},
+};
+use bytes::Bytes;
+use http::{HeaderValue, header};
+
+/// A path answered with a fixed body, headers built once at registration.
+///
+/// ```
+/// use chopin_core::FastRoute;
+///
+/// let json = FastRoute::json("/json", r#"{"message":"Hello, World!"}"#);
+/// let text = FastRoute::text("/plaintext", "Hello, World!");
+/// assert_eq!(json.path(), "/json");
+/// # let _ = text;
+/// ```
+#[derive(Clone, Debug)]
+pub struct FastRoute {
+    path: &'static str,
+    content_type: HeaderValue,
+    body: Bytes,
+}
+
+const SERVER: HeaderValue = HeaderValue::from_static("chopin");
+
+impl FastRoute {
+    /// A route answering `body` with the given `Content-Type`.
+    ///
+    /// # Panics
+    ///
+    /// If `path` is not a static absolute path: it must start with `/` and contain no
+    /// `{`, `}`, `*`, `?`, `#` or whitespace.
+    #[track_caller]
+    #[must_use]
+    pub fn new(path: &'static str, content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+        assert!(
+            path.starts_with('/')
+                && !path.contains(|c: char| "{}*?#".contains(c) || c.is_whitespace()),
+            "fast route path {path:?} must be a static path starting with '/' \
+             (no parameters, wildcards, query or whitespace)"
+        );
+        Self {
+            path,
+            content_type,
+            body: body.into(),
+        }
+    }
+
+    /// A route answering `body` as `application/json`. The body is not validated.
+    ///
+    /// # Panics
+    ///
+    /// As [`FastRoute::new`].
+    #[track_caller]
+    #[must_use]
+    pub fn json(path: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::new(path, HeaderValue::from_static("application/json"), body)
+    }
+
+    /// A route answering `body` as `text/plain; charset=utf-8`.
+    ///
+    /// # Panics
+    ///
+    /// As [`FastRoute::new`].
+    #[track_caller]
+    #[must_use]
+    pub fn text(path: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::new(
+            path,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+            body,
+        )
+    }
+
+    /// The path this route answers.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The response to `GET`; axum strips the body for `HEAD`.
+    fn response(&self) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, self.content_type.clone()),
+                (header::SERVER, SERVER),
+            ],
+            self.body.clone(),
+        )
+            .into_response()
+    }
+
+    /// The axum route: `GET` and `HEAD` answered, other methods `405` with `Allow`.
+    pub(crate) fn method_router(&self) -> MethodRouter {
+        let route = self.clone();
+        get(move || {
+            let response = route.response();
+            async move { response }
+        })
+    }
+}

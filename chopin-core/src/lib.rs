@@ -1,0 +1,46 @@
+//! Chopin: a batteries-included web framework on axum and hyper.
+//!
+//! ```no_run
+//! #[tokio::main]
+//! async fn main() -> Result<(), chopin_core::Error> {
+//!     let app = chopin_core::App::new().await?; // configuration from env and .env
+//!     app.run().await // standard or performance, by SERVER_MODE
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! - `app`: [`App`], which gathers configuration, your routes and fast routes into one
+//!   router.
+//! - `config`: [`Config`] from environment variables; [`vars`] names them and
+//!   [`defaults`] holds every default.
+//! - `error`: [`Error`], why the server could not start or keep serving.
+//! - `api_error`: [`ApiError`], the one JSON shape of every error response.
+//! - `fast_route`: [`FastRoute`], static responses and what they answer to each method.
+//! - `middleware`: the default stack (request id, JSON errors, tracing, CORS, timeout,
+//!   panic → 500, body limit), the same in both modes.
+//! - `server`: [`Server`], binding, serving and graceful shutdown.
+//! - `welcome`: the `GET /` welcome document.
+//! - `telemetry`: the log subscriber.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+#![warn(missing_docs)]
+
+mod api_error;
+mod app;
+mod config;
+mod error;
+mod fast_route;
+mod middleware;
+mod server;
+mod telemetry;
+mod welcome;
+
+pub use api_error::ApiError;
+pub use app::App;
+pub use config::{
+    Config, CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
+};
+pub use error::Error;
+pub use fast_route::FastRoute;
+pub use server::Server;
