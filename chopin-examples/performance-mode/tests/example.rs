@@ -1,0 +1,195 @@
+//! The example binary as a user runs it: banner, routes, signals and bad settings.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chopin-performance-mode");
+
+/// A fresh working directory (no `.env`) and an environment with only `vars`.
+fn example(vars: &[(&str, &str)]) -> Command {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "chopin-example-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .envs(vars.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts the example on a free port and returns it with the four banner lines.
+fn start(vars: &[(&str, &str)]) -> (Child, Vec<String>) {
+    let mut all = vec![("SERVER_PORT", "0")];
+    all.extend_from_slice(vars);
+    let mut child = example(&all).spawn().expect("spawn example");
+    let stdout = child.stdout.take().expect("stdout");
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(4)
+        .map(|line| line.expect("utf-8 banner"))
+        .collect();
+    (child, banner)
+}
+
+fn server_url(banner: &[String]) -> String {
+    banner[2]
+        .strip_prefix("   → Server: ")
+        .expect("server line")
+        .to_owned()
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the example did not exit within 5 s of SIGTERM");
+}
+
+fn get(url: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let response = client.get(url).send().await.expect("request");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    })
+}
+
+#[test]
+fn prints_the_banner_serves_and_exits_cleanly_on_sigterm() {
+    let (mut child, banner) = start(&[]);
+    let url = server_url(&banner);
+    let port = url.rsplit(':').next().expect("port");
+    assert_eq!(
+        banner,
+        [
+            "🎹 Chopin Performance Mode Example".to_owned(),
+            "   → Mode: standard".to_owned(),
+            format!("   → Server: http://127.0.0.1:{port}"),
+            format!("   → API docs: http://127.0.0.1:{port}/api-docs"),
+        ]
+    );
+
+    assert_eq!(
+        get(&format!("{url}/json")),
+        (200, r#"{"message":"Hello, World!"}"#.to_owned())
+    );
+    assert_eq!(
+        get(&format!("{url}/plaintext")),
+        (200, "Hello, World!".to_owned())
+    );
+    let (status, welcome) = get(&format!("{url}/"));
+    assert_eq!(status, 200);
+    assert!(welcome.contains(r#""mode":"standard""#), "{welcome}");
+
+    assert!(terminate(&mut child).success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
+}
+
+#[test]
+fn performance_mode_is_accepted() {
+    let (mut child, banner) = start(&[("SERVER_MODE", "performance")]);
+    assert_eq!(banner[1], "   → Mode: performance");
+    let url = server_url(&banner);
+    assert_eq!(get(&format!("{url}/json")).0, 200);
+    assert!(terminate(&mut child).success());
+}
+
+/// Runs the example expecting it to refuse to start, and returns its one-line complaint.
+fn refused(vars: &[(&str, &str)]) -> String {
+    let output = example(vars).output().expect("run example");
+    assert!(!output.status.success(), "started with {vars:?}");
+    assert!(output.stdout.is_empty(), "no banner when refusing to start");
+    let stderr = String::from_utf8(output.stderr).expect("utf-8 stderr");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.contains("JWT_SECRET is not set"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn bad_settings_stop_startup_with_one_clear_line() {
+    assert_eq!(
+        refused(&[("SERVER_MODE", "fast")]),
+        r#"Error: invalid SERVER_MODE "fast": expected "standard" or "performance""#
+    );
+    for port in ["abc", "70000"] {
+        assert_eq!(
+            refused(&[("SERVER_PORT", port)]),
+            format!(
+                "Error: invalid SERVER_PORT \"{port}\": expected a port number from 0 to 65535 (0 picks a free port)"
+            )
+        );
+    }
+    let production = refused(&[("ENVIRONMENT", "production")]);
+    assert!(
+        production.starts_with("Error: JWT_SECRET is required when ENVIRONMENT=production"),
+        "{production}"
+    );
+}
+
+#[test]
+fn port_in_use_stops_startup() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let line = refused(&[("SERVER_PORT", &port)]);
+    assert!(
+        line.starts_with(&format!("Error: cannot listen on 127.0.0.1:{port}")),
+        "{line}"
+    );
+    assert!(line.contains("in use"), "{line}");
+}
+
+#[test]
+fn reads_settings_from_dot_env() {
+    let mut command = example(&[]);
+    let dir = command.get_current_dir().expect("dir").to_owned();
+    std::fs::write(dir.join(".env"), "SERVER_MODE=turbo\n").expect("write .env");
+    let output = command.output().expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"invalid SERVER_MODE "turbo""#),
+        "{stderr}"
+    );
+}
