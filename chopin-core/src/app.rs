@@ -3,8 +3,13 @@
 use axum::{Router, http::Method, http::Uri};
 
 use crate::{
-    api_error::ApiError, config::Config, error::Error, fast_route::FastRoute, middleware,
-    server::Server, telemetry, welcome,
+    api_error::ApiError,
+    config::{Config, CorsOrigins},
+    error::Error,
+    fast_route::{FastRoute, FastRoutes},
+    middleware,
+    server::Server,
+    telemetry, welcome,
 };
 
 /// A Chopin application.
@@ -92,7 +97,8 @@ impl App {
         self
     }
 
-    /// Registers a fast route. In standard mode it is an ordinary route.
+    /// Registers a fast route: in performance mode answered before the router, in
+    /// standard mode an ordinary route; the answers are the same.
     ///
     /// # Panics
     ///
@@ -112,8 +118,12 @@ impl App {
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
-        let defaults = welcome::router(self.config.mode).fallback(not_found);
-        middleware::apply(self.routes.fallback_service(defaults), &self.config)
+        Self::assemble(self.routes, &self.config)
+    }
+
+    fn assemble(routes: Router, config: &Config) -> Router {
+        let defaults = welcome::router(config.mode).fallback(not_found);
+        middleware::apply(routes.fallback_service(defaults), config)
     }
 
     /// Binds `SERVER_HOST:SERVER_PORT` without serving yet, so the bound address can be
@@ -123,13 +133,10 @@ impl App {
     ///
     /// If the host does not resolve or the address cannot be bound (e.g. in use).
     pub async fn bind(self) -> Result<Server, Error> {
-        let host = self.config.host.clone();
-        let (port, mode, shutdown_timeout) = (
-            self.config.port,
-            self.config.mode,
-            self.config.shutdown_timeout,
-        );
-        Server::bind(&host, port, self.into_router(), mode, shutdown_timeout).await
+        let router = Self::assemble(self.routes, &self.config);
+        let cors = self.config.cors_origins != CorsOrigins::None;
+        let fast_routes = FastRoutes::new(self.fast_routes, cors);
+        Server::bind(self.config, router, fast_routes).await
     }
 
     /// Binds and serves until SIGINT or SIGTERM, then drains gracefully.

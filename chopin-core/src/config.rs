@@ -11,6 +11,13 @@ use crate::error::Error;
 
 /// Names of the environment variables Chopin reads.
 pub mod vars {
+    /// Performance mode: worker threads (one runtime and listener each).
+    pub const SERVER_WORKERS: &str = "SERVER_WORKERS";
+    /// Performance mode: listen backlog of each listener.
+    pub const SERVER_BACKLOG: &str = "SERVER_BACKLOG";
+    /// Performance mode: longest time a client may take to send request headers, in
+    /// seconds; `0` disables.
+    pub const HEADER_READ_TIMEOUT_SECS: &str = "HEADER_READ_TIMEOUT_SECS";
     /// `standard` or `performance`.
     pub const SERVER_MODE: &str = "SERVER_MODE";
     /// Host name or IP address to listen on.
@@ -51,6 +58,18 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_SECS: u64 = 30;
     /// 10 seconds.
     pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+    /// Pending connections queued per listener before the kernel refuses more.
+    pub const SERVER_BACKLOG: u32 = 1024;
+    /// 10 seconds: generous for real clients, short enough to shed slowloris.
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    /// Largest request head (request line and headers) read, in bytes; larger gets `431`.
+    pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+    /// One worker per core the process may use.
+    pub fn server_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// Quiet per-request logging: requests are logged at `debug`.
     pub const RUST_LOG: &str = "info";
     /// Shortest `JWT_SECRET` accepted outside development, in bytes.
@@ -234,6 +253,12 @@ pub struct Config {
     pub host: String,
     /// `SERVER_PORT`. Default `3000`; `0` picks a free port.
     pub port: u16,
+    /// `SERVER_WORKERS` (performance mode). Default: the number of available cores.
+    pub workers: usize,
+    /// `SERVER_BACKLOG` (performance mode). Default 1024.
+    pub backlog: u32,
+    /// `HEADER_READ_TIMEOUT_SECS` (performance mode). Default 10 s; `None` (`0`) disables.
+    pub header_read_timeout: Option<Duration>,
     /// `ENVIRONMENT`. Default `development`.
     pub environment: Environment,
     /// `DATABASE_URL`. Default `sqlite:./app.db`.
@@ -262,6 +287,9 @@ impl Default for Config {
             mode: ServerMode::default(),
             host: defaults::SERVER_HOST.to_owned(),
             port: defaults::SERVER_PORT,
+            workers: defaults::server_workers(),
+            backlog: defaults::SERVER_BACKLOG,
+            header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
             environment: Environment::default(),
             database_url: defaults::DATABASE_URL.to_owned(),
             #[allow(clippy::expect_used, reason = "no OS random source is unrecoverable")]
@@ -360,6 +388,40 @@ impl Config {
                 )
             })?,
         };
+        let workers = match get(vars::SERVER_WORKERS)? {
+            None => defaults::server_workers(),
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => n,
+                _ => {
+                    return Err(Error::invalid(
+                        vars::SERVER_WORKERS,
+                        &v,
+                        "a number of worker threads from 1 to 1024",
+                    ));
+                }
+            },
+        };
+        let backlog = match get(vars::SERVER_BACKLOG)? {
+            None => defaults::SERVER_BACKLOG,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=65535).contains(&n) => n,
+                _ => {
+                    return Err(Error::invalid(
+                        vars::SERVER_BACKLOG,
+                        &v,
+                        "a queue length from 1 to 65535",
+                    ));
+                }
+            },
+        };
+        let header_read_timeout = match seconds(
+            vars::HEADER_READ_TIMEOUT_SECS,
+            get(vars::HEADER_READ_TIMEOUT_SECS)?,
+            defaults::HEADER_READ_TIMEOUT_SECS,
+        )? {
+            Duration::ZERO => None,
+            timeout => Some(timeout),
+        };
         let database_url = match get(vars::DATABASE_URL)? {
             None => defaults::DATABASE_URL.to_owned(),
             Some(v) if !v.contains(':') => {
@@ -422,6 +484,9 @@ impl Config {
             mode,
             host,
             port,
+            workers,
+            backlog,
+            header_read_timeout,
             environment,
             database_url,
             jwt_secret,
@@ -601,6 +666,39 @@ mod tests {
         assert_eq!(
             err(&[("SERVER_PORT", "")]),
             format!("invalid SERVER_PORT \"\": {expected}")
+        );
+    }
+
+    #[test]
+    fn performance_settings() {
+        let c = ok(&[
+            ("SERVER_WORKERS", "4"),
+            ("SERVER_BACKLOG", "4096"),
+            ("HEADER_READ_TIMEOUT_SECS", "0"),
+        ]);
+        assert_eq!(
+            (c.workers, c.backlog, c.header_read_timeout),
+            (4, 4096, None)
+        );
+        let d = ok(&[]);
+        assert!(d.workers >= 1);
+        assert_eq!(d.backlog, 1024);
+        assert_eq!(d.header_read_timeout, Some(Duration::from_secs(10)));
+        for bad in ["0", "many", "-2", "5000"] {
+            assert_eq!(
+                err(&[("SERVER_WORKERS", bad)]),
+                format!(
+                    "invalid SERVER_WORKERS \"{bad}\": expected a number of worker threads from 1 to 1024"
+                )
+            );
+        }
+        assert_eq!(
+            err(&[("SERVER_BACKLOG", "0")]),
+            "invalid SERVER_BACKLOG \"0\": expected a queue length from 1 to 65535"
+        );
+        assert!(
+            err(&[("HEADER_READ_TIMEOUT_SECS", "x")])
+                .starts_with("invalid HEADER_READ_TIMEOUT_SECS \"x\"")
         );
     }
 

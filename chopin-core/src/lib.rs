@@ -19,12 +19,17 @@
 //! - `fast_route`: [`FastRoute`], static responses and what they answer to each method.
 //! - `middleware`: the default stack (request id, JSON errors, tracing, CORS, timeout,
 //!   panic → 500, body limit), the same in both modes.
-//! - `server`: [`Server`], binding, serving and graceful shutdown.
+//! - `server`: [`Server`], binding, both modes' serving loops, the performance-mode
+//!   request path and graceful shutdown.
 //! - `welcome`: the `GET /` welcome document.
 //! - `telemetry`: the log subscriber.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod api_error;
 mod app;

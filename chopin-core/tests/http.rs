@@ -1,100 +1,14 @@
 //! The application over real sockets, talked to with a real HTTP client.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+mod common;
 
-use axum::{
-    Json, Router,
-    body::Bytes,
-    extract::State,
-    routing::{get, post},
-};
-use chopin_core::{App, Config, CorsOrigins, FastRoute};
+use std::time::{Duration, Instant};
+
+use axum::{Router, extract::State, routing::get};
+use chopin_core::{App, CorsOrigins, FastRoute};
+use common::{client, config, start, start_app};
 use http::HeaderValue;
 use serde_json::{Value, json};
-use tokio::{sync::oneshot, task::JoinHandle};
-
-struct Running {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), chopin_core::Error>>,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn shutdown(mut self) -> Result<(), chopin_core::Error> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.await.expect("server task")
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::default();
-    config.port = 0;
-    config
-}
-
-fn test_routes() -> Router {
-    Router::new()
-        .route("/slow", get(slow))
-        .route("/panic", get(panics))
-        .route(
-            "/echo",
-            post(|body: Bytes| async move { body.len().to_string() }),
-        )
-        .route(
-            "/items",
-            post(|Json(v): Json<Value>| async move { Json(v) }),
-        )
-}
-
-async fn panics() -> &'static str {
-    panic!("secret panic detail")
-}
-
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    "done"
-}
-
-async fn start_app(app: App) -> Running {
-    let server = app.bind().await.expect("bind");
-    let addr: SocketAddr = server.local_addr();
-    assert_ne!(addr.port(), 0, "the bound port is observable");
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        base: format!("http://{addr}"),
-        stop: Some(stop),
-        task,
-    }
-}
-
-async fn start(config: Config) -> Running {
-    let app = App::with_config(config)
-        .await
-        .expect("app")
-        .router(test_routes())
-        .fast_route(FastRoute::json("/json", r#"{"message":"Hello, World!"}"#))
-        .fast_route(FastRoute::text("/plaintext", "Hello, World!"));
-    start_app(app).await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
 
 async fn json_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status);

@@ -29,7 +29,10 @@ use tower_http::{
 };
 use tracing::Level;
 
-use self::{json_errors::JsonErrorsLayer, request_id::CounterRequestId, request_id::X_REQUEST_ID};
+use self::{
+    json_errors::JsonErrorsLayer,
+    request_id::{ThreadRequestId, X_REQUEST_ID},
+};
 use crate::{
     api_error::ApiError,
     config::{Config, CorsOrigins},
@@ -38,10 +41,7 @@ use crate::{
 /// Wraps `router` in the default stack configured by `config`.
 pub(crate) fn apply(router: Router, config: &Config) -> Router {
     let stack = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(
-            X_REQUEST_ID,
-            CounterRequestId::new(),
-        ))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, ThreadRequestId))
         .layer(JsonErrorsLayer)
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(

@@ -1,17 +1,27 @@
-//! Binding and serving. Both modes are functions of (bound listener, router, shutdown).
+//! Binding and serving. Both modes are functions of (bound listeners, router, shutdown).
 //!
+//! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
 //! - [`standard`]: `axum::serve` on one listener.
+//! - [`performance`]: per-core threads, runtimes and listeners serving hyper directly.
+//! - [`service`]: the performance-mode request path, fast routes then the router.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
+mod bind;
+mod performance;
+mod service;
 mod signal;
 mod standard;
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr};
 
 use axum::Router;
-use tokio::net::TcpListener;
 
-use crate::{config::ServerMode, error::Error};
+use self::service::ChopinService;
+use crate::{
+    config::{Config, ServerMode},
+    error::Error,
+    fast_route::FastRoutes,
+};
 
 /// An application bound to its address, ready to serve.
 ///
@@ -20,29 +30,49 @@ use crate::{config::ServerMode, error::Error};
 #[must_use = "a bound server does nothing until `run` or `serve` is awaited"]
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Listeners,
     local_addr: SocketAddr,
     router: Router,
-    mode: ServerMode,
-    shutdown_timeout: Duration,
+    fast_routes: FastRoutes,
+    config: Config,
+}
+
+#[derive(Debug)]
+enum Listeners {
+    Standard(tokio::net::TcpListener),
+    Performance(Vec<std::net::TcpListener>),
 }
 
 impl Server {
     pub(crate) async fn bind(
-        host: &str,
-        port: u16,
+        config: Config,
         router: Router,
-        mode: ServerMode,
-        shutdown_timeout: Duration,
+        fast_routes: FastRoutes,
     ) -> Result<Self, Error> {
-        let listener = bind(host, port).await?;
-        let local_addr = listener.local_addr().map_err(Error::serve)?;
+        let (listeners, local_addr) = match config.mode {
+            ServerMode::Standard => {
+                let listener = bind::one(&config.host, config.port).await?;
+                let addr = listener.local_addr().map_err(Error::serve)?;
+                (Listeners::Standard(listener), addr)
+            }
+            ServerMode::Performance => {
+                let listeners =
+                    bind::reuseport(&config.host, config.port, config.workers, config.backlog)
+                        .await?;
+                let addr = listeners
+                    .first()
+                    .ok_or_else(|| Error::serve(std::io::Error::other("no workers")))?
+                    .local_addr()
+                    .map_err(Error::serve)?;
+                (Listeners::Performance(listeners), addr)
+            }
+        };
         Ok(Self {
-            listener,
+            listeners,
             local_addr,
             router,
-            mode,
-            shutdown_timeout,
+            fast_routes,
+            config,
         })
     }
 
@@ -53,7 +83,7 @@ impl Server {
 
     /// The mode this server runs in.
     pub fn mode(&self) -> ServerMode {
-        self.mode
+        self.config.mode
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then drains: stops accepting, lets
@@ -75,32 +105,27 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        tracing::info!(addr = %self.local_addr, mode = %self.mode, "listening");
-        if self.mode == ServerMode::Performance {
-            tracing::warn!("performance mode is not available yet; serving in standard mode");
+        let drain = self.config.shutdown_timeout;
+        match self.listeners {
+            Listeners::Standard(listener) => {
+                tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
+                standard::serve(listener, self.router, shutdown, drain).await
+            }
+            Listeners::Performance(listeners) => {
+                tracing::info!(
+                    addr = %self.local_addr,
+                    mode = "performance",
+                    workers = listeners.len(),
+                    "listening"
+                );
+                let service = ChopinService::new(self.fast_routes, self.router);
+                let settings = performance::Settings {
+                    header_read_timeout: self.config.header_read_timeout,
+                    drain,
+                };
+                performance::serve(listeners, service, settings, shutdown).await
+            }
         }
-        standard::serve(self.listener, self.router, shutdown, self.shutdown_timeout)
-            .await
-            .map_err(Error::serve)
+        .map_err(Error::serve)
     }
-}
-
-/// Binds the first address `host` resolves to that accepts the bind.
-async fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
-    let addrs = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Error::resolve(host, e))?;
-    let mut last_error = None;
-    for addr in addrs {
-        match TcpListener::bind(addr).await {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last_error = Some(Error::bind(addr, e)),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        Error::resolve(
-            host,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
-        )
-    }))
 }

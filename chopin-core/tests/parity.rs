@@ -1,0 +1,420 @@
+//! Standard and performance mode answer every request the same: one table of raw
+//! HTTP/1.x exchanges runs against both, comparing status, headers (all but `Date`, and
+//! `x-request-id` only by presence when the server generated it) and body.
+
+mod common;
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::{Duration, Instant},
+};
+
+use chopin_core::ServerMode;
+use common::{Running, app, client, config_in, start_app};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// A response with a body framed by `Content-Length`.
+    Body,
+    /// A response without a body: to `HEAD`, or an interim `100 Continue`.
+    NoBody,
+}
+
+/// Bytes to write, then the responses to read before the next step.
+struct Step {
+    send: Vec<u8>,
+    expect: Vec<Expect>,
+}
+
+struct Case {
+    name: &'static str,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, PartialEq)]
+struct Answer {
+    status_line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+}
+
+fn req(method: &str, path: &str, extra: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn one(name: &'static str, request: String, expect: Expect) -> Case {
+    Case {
+        name,
+        steps: vec![Step {
+            send: request.into_bytes(),
+            expect: vec![expect],
+        }],
+    }
+}
+
+fn cases() -> Vec<Case> {
+    use Expect::{Body, NoBody};
+    let large = "a".repeat(1024 * 1024);
+    let pipeline_requests = [
+        (get("/json"), Body),
+        (get("/"), Body),
+        (get("/plaintext"), Body),
+        (req("HEAD", "/json", "", ""), NoBody),
+        (get("/nope"), Body),
+        (req("POST", "/echo", "", "hello"), Body),
+        (get("/json?x=1"), Body),
+        (req("POST", "/json", "", "x"), Body),
+        (get("/plaintext"), Body),
+        (req("GET", "/", "x-request-id: pipelined-id\r\n", ""), Body),
+        (get("/json/"), Body),
+        (req("OPTIONS", "/plaintext", "", ""), Body),
+        (get("/json"), Body),
+        (
+            req(
+                "POST",
+                "/items",
+                "Content-Type: application/json\r\n",
+                "{\"a\":1}",
+            ),
+            Body,
+        ),
+        (get("/plaintext"), Body),
+        (get("/json"), Body),
+    ];
+    assert_eq!(pipeline_requests.len(), 16);
+    vec![
+        one("GET fast json", get("/json"), Body),
+        one("GET fast text", get("/plaintext"), Body),
+        one("HEAD fast", req("HEAD", "/json", "", ""), NoBody),
+        one("POST fast", req("POST", "/json", "", "x"), Body),
+        one("OPTIONS fast", req("OPTIONS", "/json", "", ""), Body),
+        one("DELETE fast", req("DELETE", "/plaintext", "", ""), Body),
+        one("query string", get("/json?a=1&b=2"), Body),
+        one("trailing slash", get("/json/"), Body),
+        one("other case", get("/JSON"), Body),
+        one("unknown path", get("/does/not/exist"), Body),
+        one("welcome", get("/"), Body),
+        one(
+            "client request id",
+            req("GET", "/json", "X-Request-Id: abc-123\r\n", ""),
+            Body,
+        ),
+        one(
+            "client request id on an error",
+            req("GET", "/nope", "X-Request-Id: abc-124\r\n", ""),
+            Body,
+        ),
+        one("large POST", req("POST", "/echo", "", &large), Body),
+        one(
+            "JSON body",
+            req(
+                "POST",
+                "/items",
+                "Content-Type: application/json\r\n",
+                r#"{"name":"x"}"#,
+            ),
+            Body,
+        ),
+        one(
+            "malformed JSON",
+            req("POST", "/items", "Content-Type: application/json\r\n", "{oops"),
+            Body,
+        ),
+        one("handler panic", get("/panic"), Body),
+        one(
+            "HTTP/1.0",
+            "GET /json HTTP/1.0\r\n\r\n".to_owned(),
+            Body,
+        ),
+        Case {
+            name: "HTTP/1.0 keep-alive",
+            steps: vec![Step {
+                send: b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec(),
+                expect: vec![Body, Body],
+            }],
+        },
+        one(
+            "Connection: close",
+            req("GET", "/plaintext", "Connection: close\r\n", ""),
+            Body,
+        ),
+        Case {
+            name: "Expect: 100-continue",
+            steps: vec![
+                Step {
+                    send: b"POST /echo HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n".to_vec(),
+                    expect: vec![NoBody],
+                },
+                Step {
+                    send: b"hello".to_vec(),
+                    expect: vec![Body],
+                },
+            ],
+        },
+        Case {
+            name: "16 pipelined requests",
+            steps: vec![Step {
+                send: pipeline_requests
+                    .iter()
+                    .flat_map(|(r, _)| r.as_bytes().to_vec())
+                    .collect(),
+                expect: pipeline_requests.iter().map(|(_, e)| *e).collect(),
+            }],
+        },
+    ]
+}
+
+/// Runs `case` on a fresh connection and returns every response, normalised.
+fn exchange(addr: SocketAddr, case: &Case) -> Vec<Answer> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buffer = Vec::new();
+    let mut answers = Vec::new();
+    for step in &case.steps {
+        stream.write_all(&step.send).expect("write");
+        for expect in &step.expect {
+            answers.push(read_response(&mut stream, &mut buffer, *expect, case.name));
+        }
+    }
+    answers
+}
+
+fn read_response(
+    stream: &mut TcpStream,
+    buffer: &mut Vec<u8>,
+    expect: Expect,
+    case: &str,
+) -> Answer {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut parsed = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head_len) = parsed.parse(buffer).expect("valid response")
+        {
+            let status_line = format!(
+                "HTTP/1.{} {} {}",
+                parsed.version.unwrap_or_default(),
+                parsed.code.unwrap_or_default(),
+                parsed.reason.unwrap_or_default()
+            );
+            let mut fields: Vec<(String, String)> = parsed
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            assert!(
+                !fields.iter().any(|(n, _)| n == "transfer-encoding"),
+                "{case}: every answer here has a known length"
+            );
+            let body_len = match expect {
+                Expect::NoBody => 0,
+                Expect::Body => fields
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .map(|(_, v)| v.parse::<usize>().expect("content-length"))
+                    .unwrap_or_else(|| panic!("{case}: no content-length")),
+            };
+            while buffer.len() < head_len + body_len {
+                fill(stream, buffer, case);
+            }
+            let body = String::from_utf8_lossy(&buffer[head_len..head_len + body_len]).into_owned();
+            buffer.drain(..head_len + body_len);
+
+            let dates = fields.iter().filter(|(n, _)| n == "date").count();
+            if !status_line.starts_with("HTTP/1.1 100") {
+                assert_eq!(dates, 1, "{case}: exactly one Date header");
+            }
+            fields.retain(|(n, _)| n != "date");
+            let mut body = body;
+            for (name, value) in &mut fields {
+                // Generated ids differ between runs; ids the client sent must match.
+                if name == "x-request-id" && !value.contains("abc-") && value != "pipelined-id" {
+                    body = body.replace(value.as_str(), "<generated>");
+                    *value = "<generated>".to_owned();
+                }
+            }
+            // The welcome document names the mode: the one intended difference.
+            body = body.replace(r#""mode":"performance""#, r#""mode":"standard""#);
+            if body.len() != body_len && expect == Expect::Body {
+                for (name, value) in &mut fields {
+                    if name == "content-length" {
+                        *value = body.len().to_string();
+                    }
+                }
+            }
+            fields.sort();
+            return Answer {
+                status_line,
+                headers: fields,
+                body,
+            };
+        }
+        fill(stream, buffer, case);
+    }
+}
+
+fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, case: &str) {
+    let mut chunk = [0; 64 * 1024];
+    let n = stream
+        .read(&mut chunk)
+        .unwrap_or_else(|e| panic!("{case}: read failed: {e}"));
+    assert!(n > 0, "{case}: connection closed before the full answer");
+    buffer.extend_from_slice(&chunk[..n]);
+}
+
+async fn both_modes() -> (Running, Running) {
+    let standard = start_app(app(config_in(ServerMode::Standard)).await).await;
+    let performance = start_app(app(config_in(ServerMode::Performance)).await).await;
+    (standard, performance)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_modes_answer_every_request_the_same() {
+    let (standard, performance) = both_modes().await;
+    let (a, b) = (standard.addr, performance.addr);
+    let mismatches = tokio::task::spawn_blocking(move || {
+        let mut mismatches = Vec::new();
+        for case in cases() {
+            let expected = exchange(a, &case);
+            let actual = exchange(b, &case);
+            assert_eq!(
+                expected.len(),
+                case.steps.iter().map(|s| s.expect.len()).sum::<usize>()
+            );
+            if expected != actual {
+                mismatches.push(format!(
+                    "{}:\n  standard:    {expected:?}\n  performance: {actual:?}",
+                    case.name
+                ));
+            }
+        }
+        mismatches
+    })
+    .await
+    .unwrap();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    standard.shutdown().await.unwrap();
+    performance.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_routes_and_pipelines_answer_as_documented() {
+    let (standard, performance) = both_modes().await;
+    for server in [&standard, &performance] {
+        let addr = server.addr;
+        let answers = tokio::task::spawn_blocking(move || {
+            let pipeline = cases().pop().expect("pipeline case");
+            exchange(addr, &pipeline)
+        })
+        .await
+        .unwrap();
+        let statuses: Vec<&str> = answers.iter().map(|a| &a.status_line[9..12]).collect();
+        assert_eq!(
+            statuses,
+            [
+                "200", "200", "200", "200", "404", "200", "200", "405", "200", "200", "404", "405",
+                "200", "200", "200", "200"
+            ]
+        );
+        assert_eq!(answers[0].body, r#"{"message":"Hello, World!"}"#);
+        assert_eq!(answers[2].body, "Hello, World!");
+        assert_eq!(answers[5].body, "5");
+        assert!(
+            answers[9]
+                .headers
+                .contains(&("x-request-id".into(), "pipelined-id".into()))
+        );
+        assert!(answers[13].body.contains(r#""a":1"#));
+    }
+    standard.shutdown().await.unwrap();
+    performance.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_mode_drains_in_flight_requests() {
+    let server = start_app(app(config_in(ServerMode::Performance)).await).await;
+    let url = server.url("/slow");
+    let in_flight = tokio::spawn(async move { client().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let base = server.base.clone();
+    let started = Instant::now();
+    server.shutdown().await.expect("clean shutdown");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let response = in_flight.await.unwrap().expect("answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done");
+    assert!(client().get(format!("{base}/")).send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_mode_drain_is_bounded() {
+    let mut config = config_in(ServerMode::Performance);
+    config.shutdown_timeout = Duration::from_millis(100);
+    let server = start_app(app(config).await).await;
+    let url = server.url("/slow");
+    let in_flight = tokio::spawn(async move { client().get(url).send().await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.shutdown().await.expect("shutdown");
+    assert!(
+        started.elapsed() < Duration::from_millis(450),
+        "did not wait for /slow"
+    );
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the unfinished request was cut"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_port_fails_in_both_modes() {
+    for first_mode in [ServerMode::Performance, ServerMode::Standard] {
+        let first = start_app(app(config_in(first_mode)).await).await;
+        for second_mode in [ServerMode::Performance, ServerMode::Standard] {
+            let mut config = config_in(second_mode);
+            config.port = first.addr.port();
+            let error = app(config).await.bind().await.expect_err("port in use");
+            assert!(error.is_bind(), "{error}");
+            assert!(
+                error.to_string().contains("in use"),
+                "{first_mode} then {second_mode}: {error}"
+            );
+        }
+        first.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_mode_spreads_over_workers_and_resolves_names() {
+    let mut config = config_in(ServerMode::Performance);
+    config.host = "localhost".to_owned();
+    config.workers = 3;
+    let server = start_app(app(config).await).await;
+    // Many fresh connections: every one is answered whichever worker accepts it.
+    for _ in 0..30 {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(server.url("/plaintext"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "Hello, World!");
+    }
+    server.shutdown().await.unwrap();
+}
