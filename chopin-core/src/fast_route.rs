@@ -4,14 +4,15 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET path` (any query string) | `200`, the body, `Content-Type`, `Content-Length`, `Server: chopin` |
+//! | `GET path` (any query string) | `200`, the body, `Content-Type`, `Content-Length`, `Server: chopin`, `Date` (and the client's `x-request-id`) |
 //! | `HEAD path` | the same status and headers, no body |
-//! | any other method | `405` in the JSON error shape, `Allow: GET,HEAD` |
+//! | any other method | `405` in the JSON error shape, `Allow: GET,HEAD`, a request id |
 //!
-//! In standard mode a fast route is an ordinary axum route behind the default middleware.
-//! In performance mode [`FastRoutes`] answers `GET` and `HEAD` before the router, adding
-//! the one header the middleware would (`x-request-id`); every other request, and any
-//! request carrying `Origin` when CORS is configured, goes to the router.
+//! In both modes [`FastRoutes`] answers `GET` and `HEAD` before the router and its
+//! middleware: a fast route logs nothing, so it generates no request id (it echoes the
+//! client's `x-request-id` if one is sent). Every other request, and any request
+//! carrying `Origin` when CORS is configured, goes to the router, where the fast route is
+//! also registered so other methods get the router's `405`.
 
 use axum::{
     response::{IntoResponse, Response},
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Full;
 
-use crate::middleware::request_id::{X_REQUEST_ID, request_id_of};
+use crate::middleware::request_id::X_REQUEST_ID;
 
 /// A path answered with a fixed body, headers built once at registration.
 ///
@@ -149,7 +150,9 @@ impl FastRoutes {
         headers.reserve(3);
         headers.insert(header::CONTENT_TYPE, route.content_type.clone());
         headers.insert(header::SERVER, SERVER);
-        headers.insert(X_REQUEST_ID, request_id_of(request));
+        if let Some(id) = request.headers().get(X_REQUEST_ID) {
+            headers.insert(X_REQUEST_ID, id.clone());
+        }
         Some(response)
     }
 }

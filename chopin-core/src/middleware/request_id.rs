@@ -39,15 +39,6 @@ pub(crate) fn next_request_id() -> HeaderValue {
     HeaderValue::try_from(id).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// The id of `request`: the client's own, else a fresh one.
-pub(crate) fn request_id_of<B>(request: &Request<B>) -> HeaderValue {
-    request
-        .headers()
-        .get(X_REQUEST_ID)
-        .cloned()
-        .unwrap_or_else(next_request_id)
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ThreadRequestId;
 
@@ -68,14 +59,5 @@ mod tests {
         assert_ne!(here[0], here[1]);
         assert_ne!(here[1], here[2]);
         assert!(!here.contains(&there));
-    }
-
-    #[test]
-    fn client_ids_are_kept() {
-        let request = Request::builder()
-            .header("x-request-id", "mine")
-            .body(())
-            .unwrap();
-        assert_eq!(request_id_of(&request), "mine");
     }
 }

@@ -3,7 +3,7 @@
 //! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
 //! - [`standard`]: `axum::serve` on one listener.
 //! - [`performance`]: per-core threads, runtimes and listeners serving hyper directly.
-//! - [`service`]: the performance-mode request path, fast routes then the router.
+//! - [`service`]: the request path of both modes, fast routes then the router.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
 mod bind;
@@ -106,10 +106,11 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let drain = self.config.shutdown_timeout;
+        let service = ChopinService::new(self.fast_routes, self.router);
         match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
-                standard::serve(listener, self.router, shutdown, drain).await
+                standard::serve(listener, service, shutdown, drain).await
             }
             Listeners::Performance(listeners) => {
                 tracing::info!(
@@ -118,7 +119,6 @@ impl Server {
                     workers = listeners.len(),
                     "listening"
                 );
-                let service = ChopinService::new(self.fast_routes, self.router);
                 let settings = performance::Settings {
                     header_read_timeout: self.config.header_read_timeout,
                     drain,

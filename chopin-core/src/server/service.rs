@@ -1,4 +1,4 @@
-//! The performance-mode request path: fast routes first, then the application router.
+//! The request path of both modes: fast routes first, then the application router.
 
 use std::{
     convert::Infallible,
@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use axum::{Router, body::Body, routing::future::RouteFuture};
+use axum::{BoxError, Router, body::Body, body::HttpBody, routing::future::RouteFuture};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
@@ -34,14 +34,12 @@ impl ChopinService {
             router,
         }
     }
-}
 
-impl hyper::service::Service<Request<Incoming>> for ChopinService {
-    type Response = Response<ChopinBody>;
-    type Error = Infallible;
-    type Future = ChopinFuture;
-
-    fn call(&self, request: Request<Incoming>) -> ChopinFuture {
+    fn dispatch<B>(&self, request: Request<B>) -> ChopinFuture
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         match self.fast_routes.respond(&request) {
             Some(response) => ChopinFuture::Fast {
                 response: Some(response.map(Either::Left)),
@@ -50,6 +48,34 @@ impl hyper::service::Service<Request<Incoming>> for ChopinService {
                 // Router's `poll_ready` is always ready; a clone is an Arc increment.
                 future: self.router.clone().call(request),
             },
+        }
+    }
+}
+
+/// Performance mode: hyper calls the service directly.
+impl hyper::service::Service<Request<Incoming>> for ChopinService {
+    type Response = Response<ChopinBody>;
+    type Error = Infallible;
+    type Future = ChopinFuture;
+
+    fn call(&self, request: Request<Incoming>) -> ChopinFuture {
+        self.dispatch(request)
+    }
+}
+
+/// Standard mode: `axum::serve` wants a tower service answering axum's `Response`.
+impl tower::Service<Request<Body>> for ChopinService {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = IntoAxumResponse;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> IntoAxumResponse {
+        IntoAxumResponse {
+            inner: self.dispatch(request),
         }
     }
 }
@@ -76,5 +102,24 @@ impl Future for ChopinFuture {
                 Poll::Ready(Ok(response.map(Either::Right)))
             }
         }
+    }
+}
+
+pin_project! {
+    pub(super) struct IntoAxumResponse {
+        #[pin]
+        inner: ChopinFuture,
+    }
+}
+
+impl Future for IntoAxumResponse {
+    type Output = Result<axum::response::Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let response = ready!(self.project().inner.poll(cx))?;
+        Poll::Ready(Ok(response.map(|body| match body {
+            Either::Left(fast) => Body::new(fast),
+            Either::Right(routed) => routed,
+        })))
     }
 }

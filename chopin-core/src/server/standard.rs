@@ -2,14 +2,17 @@
 
 use std::{future::Future, io, sync::Arc, time::Duration};
 
-use axum::{Router, serve::ListenerExt};
+use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, sync::Notify};
+use tower::make::Shared;
 
-/// Serves `router` on `listener` until `shutdown`, then gives in-flight requests up to
+use super::service::ChopinService;
+
+/// Serves `service` on `listener` until `shutdown`, then gives in-flight requests up to
 /// `drain` to finish.
 pub(super) async fn serve<F>(
     listener: TcpListener,
-    router: Router,
+    service: ChopinService,
     shutdown: F,
     drain: Duration,
 ) -> io::Result<()>
@@ -25,7 +28,7 @@ where
     });
     let signalled = Arc::new(Notify::new());
     let notify = Arc::clone(&signalled);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, Shared::new(service)).with_graceful_shutdown(async move {
         shutdown.await;
         notify.notify_one();
     });
