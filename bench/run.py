@@ -49,6 +49,13 @@ for environment in ("development", "production"):
          chopin("standard", environment), ["/", "/json"])
     )
 
+# Extra builds of the example to compare, as "label=path,label=path" (see variants.sh);
+# each runs in performance mode, production environment.
+for variant in filter(None, os.environ.get("VARIANTS", "").split(",")):
+    label, path = variant.split("=", 1)
+    SERVERS.append((f"chopin performance, {label}", path,
+                    chopin("performance", "production"), ["/json", "/"]))
+
 SHAPES = [("keep-alive", []), ("pipelined x16", ["-s", "bench/pipeline.lua"])]
 
 

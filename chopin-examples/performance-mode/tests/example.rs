@@ -124,12 +124,74 @@ fn prints_the_banner_serves_and_exits_cleanly_on_sigterm() {
 }
 
 #[test]
-fn performance_mode_is_accepted() {
+fn performance_mode_serves_and_exits_cleanly_on_sigterm() {
     let (mut child, banner) = start(&[("SERVER_MODE", "performance")]);
     assert_eq!(banner[1], "   → Mode: performance");
     let url = server_url(&banner);
-    assert_eq!(get(&format!("{url}/json")).0, 200);
+    assert_eq!(
+        get(&format!("{url}/json")),
+        (200, r#"{"message":"Hello, World!"}"#.to_owned())
+    );
+    let (status, welcome) = get(&format!("{url}/"));
+    assert_eq!(status, 200);
+    assert!(welcome.contains(r#""mode":"performance""#), "{welcome}");
     assert!(terminate(&mut child).success());
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("comm")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // Linux reports in USER_HZ, 100 on every mainstream configuration.
+    ticks as f64 / 100.0
+}
+
+#[test]
+fn running_out_of_file_descriptors_backs_off_and_recovers() {
+    for mode in ["performance", "standard"] {
+        let mut command = example(&[("SERVER_MODE", mode), ("SERVER_PORT", "0")]);
+        let program = command.get_program().to_owned();
+        // Relaunch under a small descriptor limit so accepting soon fails with EMFILE.
+        let mut limited = Command::new("prlimit");
+        limited
+            .arg("--nofile=48:48")
+            .arg(program)
+            .env_clear()
+            .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .current_dir(command.get_current_dir().expect("dir"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = limited.spawn().expect("prlimit");
+        let stdout = child.stdout.take().expect("stdout");
+        let banner: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map(|l| l.expect("banner"))
+            .collect();
+        let url = server_url(&banner);
+        let addr = url.strip_prefix("http://").expect("addr").to_owned();
+
+        let hogs: Vec<std::net::TcpStream> = (0..80)
+            .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let before = cpu_seconds(child.id());
+        std::thread::sleep(Duration::from_secs(1));
+        let spent = cpu_seconds(child.id()) - before;
+        assert!(spent < 0.5, "{mode}: {spent} CPU-seconds in 1 s while out of descriptors");
+
+        drop(hogs);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(get(&format!("{url}/plaintext")).0, 200, "{mode}: recovered");
+        assert!(terminate(&mut child).success());
+    }
 }
 
 /// Runs the example expecting it to refuse to start, and returns its one-line complaint.
