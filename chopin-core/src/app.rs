@@ -118,12 +118,13 @@ impl App {
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
-        Self::assemble(self.routes, &self.config)
+        let routes = Self::assemble(self.routes, &self.config);
+        Router::new().fallback_service(middleware::wrap(routes, &self.config))
     }
 
+    /// Your routes, then the welcome page and the JSON 404 as the fallback.
     fn assemble(routes: Router, config: &Config) -> Router {
-        let defaults = welcome::router(config.mode).fallback(not_found);
-        middleware::apply(routes.fallback_service(defaults), config)
+        routes.fallback_service(welcome::router(config.mode).fallback(not_found))
     }
 
     /// Binds `SERVER_HOST:SERVER_PORT` without serving yet, so the bound address can be

@@ -1,49 +1,62 @@
-//! Chopin's default middleware stack, applied to every route in both server modes.
+//! Chopin's default middleware stack, applied once around the whole router, the same in
+//! both server modes.
 //!
 //! Outermost first:
 //!
-//! 1. request id: keep the client's `x-request-id` or generate one;
-//! 2. JSON errors: every 4xx/5xx in the [`ApiError`](crate::ApiError) shape;
-//! 3. request id echoed on the response;
-//! 4. tracing span per request (logged at `debug`, so quiet by default);
-//! 5. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
-//! 6. request timeout (`408`), unless disabled;
-//! 7. panic → `500`, the server keeps serving;
-//! 8. request body limit (`413`).
+//! 1. request id: keep the client's `x-request-id` or generate one, echo it on the
+//!    response, and render every 4xx/5xx in the [`ApiError`] JSON shape;
+//! 2. tracing span per request (logged at `debug`, so quiet by default);
+//! 3. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
+//! 4. request timeout (`408`), unless disabled;
+//! 5. panic → `500`, the server keeps serving;
+//! 6. request body limit (`413`).
 
 mod json_errors;
 pub(crate) mod request_id;
 
-use std::any::Any;
+use std::{any::Any, convert::Infallible};
 
-use axum::{Router, extract::DefaultBodyLimit, response::IntoResponse};
+use axum::{
+    Router, body::Body, extract::DefaultBodyLimit, response::IntoResponse, response::Response,
+};
 use http::{Method, Request, StatusCode, header};
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
-    request_id::{PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
 
-use self::{
-    json_errors::JsonErrorsLayer,
-    request_id::{ThreadRequestId, X_REQUEST_ID},
-};
+use self::request_id::{RequestIdLayer, X_REQUEST_ID};
 use crate::{
     api_error::ApiError,
     config::{Config, CorsOrigins},
 };
 
-/// Wraps `router` in the default stack configured by `config`.
-pub(crate) fn apply(router: Router, config: &Config) -> Router {
-    let stack = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, ThreadRequestId))
-        .layer(JsonErrorsLayer)
-        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+/// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).
+const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// `router` wrapped in the default stack configured by `config`.
+///
+/// The stack is one concrete service around the router, not a `Router::layer` per
+/// route: cloning it per request copies a few reference counts instead of boxing.
+pub(crate) fn wrap(
+    mut router: Router,
+    config: &Config,
+) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
+    if config.body_limit > AXUM_DEFAULT_BODY_LIMIT {
+        // Lift axum's extractor cap so the configured limit is the one that applies.
+        router = router.layer(DefaultBodyLimit::max(config.body_limit));
+    }
+    ServiceBuilder::new()
+        .layer(RequestIdLayer)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -69,9 +82,7 @@ pub(crate) fn apply(router: Router, config: &Config) -> Router {
         )
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
-        // The limit above covers every body; axum's own 2 MiB default would cap it lower.
-        .layer(DefaultBodyLimit::disable());
-    router.layer(stack)
+        .service(router)
 }
 
 fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {

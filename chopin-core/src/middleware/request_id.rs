@@ -1,13 +1,29 @@
-//! Request ids: kept from the client's `x-request-id`, otherwise generated.
+//! The outermost layer: every request gets an id, every response carries it, and every
+//! error response is rendered in the JSON shape ([`super::json_errors`]).
 //!
-//! Generated ids are a random per-thread prefix and a per-thread counter
-//! (`3f9a1c0e-1b`): unique across threads, restarts and instances without a syscall or
-//! a shared atomic per request, which a random UUID or a global counter would cost.
+//! The id is the client's `x-request-id` if it sent one, otherwise a random per-thread
+//! prefix and a per-thread counter (`3f9a1c0e-1b`): unique across threads, restarts and
+//! instances without a syscall or a shared atomic per request, which a random UUID or a
+//! global counter would cost.
 
-use std::cell::Cell;
+use std::{
+    cell::Cell,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
 
+use axum::{
+    BoxError,
+    body::{Body, HttpBody},
+    response::Response,
+};
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use super::json_errors::{Outcome, Rewrite, classify};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -29,7 +45,7 @@ fn random_prefix() -> u32 {
 }
 
 /// A fresh request id from this thread's sequence.
-pub(crate) fn next_request_id() -> HeaderValue {
+fn next_request_id() -> HeaderValue {
     let id = NEXT_ID.with(|(prefix, next)| {
         let n = next.get();
         next.set(n.wrapping_add(1));
@@ -40,11 +56,94 @@ pub(crate) fn next_request_id() -> HeaderValue {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct ThreadRequestId;
+pub(crate) struct RequestIdLayer;
 
-impl MakeRequestId for ThreadRequestId {
-    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        Some(RequestId::new(next_request_id()))
+impl<S> Layer<S> for RequestIdLayer {
+    type Service = RequestId<S>;
+
+    fn layer(&self, inner: S) -> RequestId<S> {
+        RequestId { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RequestId<S> {
+    inner: S,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RequestId<S>
+where
+    S: Service<Request<B>, Response = http::Response<ResBody>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RequestIdFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let id = match request.headers().get(X_REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => {
+                let id = next_request_id();
+                request.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        };
+        RequestIdFuture {
+            state: State::Inner {
+                future: self.inner.call(request),
+                id: Some(id),
+            },
+        }
+    }
+}
+
+pin_project! {
+    pub(crate) struct RequestIdFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F, id: Option<HeaderValue> },
+        Rewriting { future: Rewrite },
+    }
+}
+
+impl<F, E, ResBody> Future for RequestIdFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: HttpBody<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, id } => {
+                    let mut response = ready!(future.poll(cx))?.map(Body::new);
+                    let id = id.take().unwrap_or(HeaderValue::from_static("0"));
+                    response.headers_mut().insert(X_REQUEST_ID, id.clone());
+                    match classify(response, &id) {
+                        Outcome::Done(response) => return Poll::Ready(Ok(response)),
+                        Outcome::Rewrite(future) => this.state.set(State::Rewriting { future }),
+                    }
+                }
+                StateProj::Rewriting { future } => {
+                    return Poll::Ready(Ok(ready!(future.as_mut().poll(cx))));
+                }
+            }
+        }
     }
 }
 

@@ -21,6 +21,7 @@ use crate::{
     config::{Config, ServerMode},
     error::Error,
     fast_route::FastRoutes,
+    middleware,
 };
 
 /// An application bound to its address, ready to serve.
@@ -106,7 +107,8 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let drain = self.config.shutdown_timeout;
-        let service = ChopinService::new(self.fast_routes, self.router);
+        let app = middleware::wrap(self.router, &self.config);
+        let service = ChopinService::new(self.fast_routes, app);
         match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");

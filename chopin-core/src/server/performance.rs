@@ -11,7 +11,7 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, sync::watch};
 
-use super::service::ChopinService;
+use super::service::{AppService, ChopinService};
 use crate::config::defaults;
 
 /// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
@@ -25,13 +25,14 @@ pub(super) struct Settings {
 
 /// Serves on every listener until `shutdown`, then drains each worker within
 /// `settings.drain`.
-pub(super) async fn serve<F>(
+pub(super) async fn serve<S, F>(
     listeners: Vec<StdTcpListener>,
-    service: ChopinService,
+    service: ChopinService<S>,
     settings: Settings,
     shutdown: F,
 ) -> io::Result<()>
 where
+    S: AppService,
     F: Future<Output = ()> + Send + 'static,
 {
     // Dropping `stop` (also on an early return) tells every worker to drain.
@@ -65,9 +66,9 @@ where
     }
 }
 
-async fn worker(
+async fn worker<S: AppService>(
     listener: StdTcpListener,
-    service: ChopinService,
+    service: ChopinService<S>,
     settings: Settings,
     mut stopped: watch::Receiver<()>,
 ) {

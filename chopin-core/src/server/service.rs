@@ -8,34 +8,56 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use axum::{BoxError, Router, body::Body, body::HttpBody, routing::future::RouteFuture};
+use axum::{BoxError, body::Body, body::HttpBody};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use tower::Service as _;
 
 use crate::fast_route::FastRoutes;
 
 pub(super) type ChopinBody = Either<Full<Bytes>, Body>;
 
-/// One per connection; cloning is two reference-count increments.
-#[derive(Clone, Debug)]
-pub(super) struct ChopinService {
-    fast_routes: Arc<FastRoutes>,
-    router: Router,
+/// What the servers need of the router inside its middleware.
+pub(super) trait AppService:
+    tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
 }
 
-impl ChopinService {
-    pub(super) fn new(fast_routes: FastRoutes, router: Router) -> Self {
+impl<T> AppService for T where
+    T: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// One per connection; cloning copies reference counts, never allocates.
+#[derive(Clone, Debug)]
+pub(super) struct ChopinService<S> {
+    fast_routes: Arc<FastRoutes>,
+    /// The router inside the default middleware.
+    app: S,
+}
+
+impl<S> ChopinService<S>
+where
+    S: AppService,
+{
+    pub(super) fn new(fast_routes: FastRoutes, app: S) -> Self {
         Self {
             fast_routes: Arc::new(fast_routes),
-            router,
+            app,
         }
     }
 
-    fn dispatch<B>(&self, request: Request<B>) -> ChopinFuture
+    fn dispatch<B>(&self, request: Request<B>) -> ChopinFuture<S::Future>
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -45,35 +67,41 @@ impl ChopinService {
                 response: Some(response.map(Either::Left)),
             },
             None => ChopinFuture::Router {
-                // Router's `poll_ready` is always ready; a clone is an Arc increment.
-                future: self.router.clone().call(request),
+                // The stack and the router are always ready, so no `poll_ready` wait.
+                future: self.app.clone().call(request.map(Body::new)),
             },
         }
     }
 }
 
 /// Performance mode: hyper calls the service directly.
-impl hyper::service::Service<Request<Incoming>> for ChopinService {
+impl<S> hyper::service::Service<Request<Incoming>> for ChopinService<S>
+where
+    S: AppService,
+{
     type Response = Response<ChopinBody>;
     type Error = Infallible;
-    type Future = ChopinFuture;
+    type Future = ChopinFuture<S::Future>;
 
-    fn call(&self, request: Request<Incoming>) -> ChopinFuture {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.dispatch(request)
     }
 }
 
 /// Standard mode: `axum::serve` wants a tower service answering axum's `Response`.
-impl tower::Service<Request<Body>> for ChopinService {
+impl<S> tower::Service<Request<Body>> for ChopinService<S>
+where
+    S: AppService,
+{
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = IntoAxumResponse;
+    type Future = IntoAxumResponse<S::Future>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> IntoAxumResponse {
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
         IntoAxumResponse {
             inner: self.dispatch(request),
         }
@@ -82,13 +110,16 @@ impl tower::Service<Request<Body>> for ChopinService {
 
 pin_project! {
     #[project = ChopinFutureProj]
-    pub(super) enum ChopinFuture {
+    pub(super) enum ChopinFuture<F> {
         Fast { response: Option<Response<ChopinBody>> },
-        Router { #[pin] future: RouteFuture<Infallible> },
+        Router { #[pin] future: F },
     }
 }
 
-impl Future for ChopinFuture {
+impl<F> Future for ChopinFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
     type Output = Result<Response<ChopinBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -106,13 +137,16 @@ impl Future for ChopinFuture {
 }
 
 pin_project! {
-    pub(super) struct IntoAxumResponse {
+    pub(super) struct IntoAxumResponse<F> {
         #[pin]
-        inner: ChopinFuture,
+        inner: ChopinFuture<F>,
     }
 }
 
-impl Future for IntoAxumResponse {
+impl<F> Future for IntoAxumResponse<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
     type Output = Result<axum::response::Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

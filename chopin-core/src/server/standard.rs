@@ -6,17 +6,18 @@ use axum::serve::ListenerExt;
 use tokio::{net::TcpListener, sync::Notify};
 use tower::make::Shared;
 
-use super::service::ChopinService;
+use super::service::{AppService, ChopinService};
 
 /// Serves `service` on `listener` until `shutdown`, then gives in-flight requests up to
 /// `drain` to finish.
-pub(super) async fn serve<F>(
+pub(super) async fn serve<S, F>(
     listener: TcpListener,
-    service: ChopinService,
+    service: ChopinService<S>,
     shutdown: F,
     drain: Duration,
 ) -> io::Result<()>
 where
+    S: AppService,
     F: Future<Output = ()> + Send + 'static,
 {
     // Nagle's algorithm delays small responses behind delayed ACKs; pipelining and

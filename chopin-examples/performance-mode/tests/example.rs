@@ -147,7 +147,8 @@ fn cpu_seconds(pid: u32) -> f64 {
         .1
         .split_whitespace()
         .collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // Linux reports in USER_HZ, 100 on every mainstream configuration.
     ticks as f64 / 100.0
 }
@@ -155,7 +156,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[test]
 fn running_out_of_file_descriptors_backs_off_and_recovers() {
     for mode in ["performance", "standard"] {
-        let mut command = example(&[("SERVER_MODE", mode), ("SERVER_PORT", "0")]);
+        let command = example(&[("SERVER_MODE", mode), ("SERVER_PORT", "0")]);
         let program = command.get_program().to_owned();
         // Relaunch under a small descriptor limit so accepting soon fails with EMFILE.
         let mut limited = Command::new("prlimit");
@@ -185,7 +186,10 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
         let before = cpu_seconds(child.id());
         std::thread::sleep(Duration::from_secs(1));
         let spent = cpu_seconds(child.id()) - before;
-        assert!(spent < 0.5, "{mode}: {spent} CPU-seconds in 1 s while out of descriptors");
+        assert!(
+            spent < 0.5,
+            "{mode}: {spent} CPU-seconds in 1 s while out of descriptors"
+        );
 
         drop(hogs);
         std::thread::sleep(Duration::from_millis(1500));
