@@ -5,7 +5,9 @@
 //!
 //! 1. request id: keep the client's `x-request-id` or generate one, echo it on the
 //!    response, and render every 4xx/5xx in the [`ApiError`] JSON shape;
-//! 2. tracing span per request (logged at `debug`, so quiet by default);
+//! 2. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
+//!    enables `debug` at startup: at the default level it would log nothing and cost
+//!    a boxed body and two clock reads per request;
 //! 3. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
 //! 4. request timeout (`408`), unless disabled;
 //! 5. panic → `500`, the server keeps serving;
@@ -17,8 +19,12 @@ pub(crate) mod request_id;
 use std::{any::Any, convert::Infallible};
 
 use axum::{
-    Router, body::Body, extract::DefaultBodyLimit, response::IntoResponse, response::Response,
+    BoxError, Router,
+    body::{Body, HttpBody},
+    extract::DefaultBodyLimit,
+    response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use tower::{Service, ServiceBuilder};
 use tower_http::{
@@ -26,7 +32,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
     timeout::TimeoutLayer,
-    trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
+    trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
 
@@ -57,8 +63,8 @@ pub(crate) fn wrap(
     }
     ServiceBuilder::new()
         .layer(RequestIdLayer)
-        .layer(
-            TraceLayer::new_for_http()
+        .option_layer(tracing_enabled().then(|| {
+            let trace = TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
                     tracing::debug_span!(
                         "request",
@@ -72,8 +78,16 @@ pub(crate) fn wrap(
                     )
                 })
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
-        )
+                // 5xx are logged by the request id layer, at any level.
+                .on_failure(());
+            // Both arms of the optional layer must answer the same body type.
+            ServiceBuilder::new()
+                .map_response(boxed_body)
+                .layer(trace)
+                .into_inner()
+        }))
+        // One body type below, so the optional trace layer's two arms agree.
+        .map_response(boxed_body)
         .option_layer(cors(&config.cors_origins))
         .option_layer(
             config
@@ -83,6 +97,18 @@ pub(crate) fn wrap(
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .service(router)
+}
+
+fn boxed_body<B>(response: http::Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    response.map(Body::new)
+}
+
+fn tracing_enabled() -> bool {
+    tracing::enabled!(Level::DEBUG) || tracing::enabled!(target: "tower_http::trace", Level::DEBUG)
 }
 
 fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {

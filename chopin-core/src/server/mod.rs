@@ -3,10 +3,12 @@
 //! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
 //! - [`standard`]: `axum::serve` on one listener.
 //! - [`performance`]: per-core threads, runtimes and listeners serving hyper directly.
+//! - [`drain`]: asking a worker's connections to close at shutdown, and waiting for them.
 //! - [`service`]: the request path of both modes, fast routes then the router.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
 mod bind;
+mod drain;
 mod performance;
 mod service;
 mod signal;

@@ -5,13 +5,13 @@
 use std::{io, net::TcpListener as StdTcpListener, time::Duration};
 
 use hyper::server::conn::http1;
-use hyper_util::{
-    rt::{TokioIo, TokioTimer},
-    server::graceful::GracefulShutdown,
-};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::watch};
 
-use super::service::{AppService, ChopinService};
+use super::{
+    drain::Drain,
+    service::{AppService, ChopinService},
+};
 use crate::config::defaults;
 
 /// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
@@ -86,7 +86,7 @@ async fn worker<S: AppService>(
         .pipeline_flush(true)
         .header_read_timeout(settings.header_read_timeout)
         .max_buf_size(defaults::MAX_HEADER_BYTES);
-    let graceful = GracefulShutdown::new();
+    let drain = Drain::default();
 
     loop {
         tokio::select! {
@@ -97,7 +97,7 @@ async fn worker<S: AppService>(
                     if let Err(err) = stream.set_nodelay(true) {
                         tracing::debug!(%err, "cannot set TCP_NODELAY");
                     }
-                    let connection = graceful.watch(
+                    let connection = drain.watch(
                         http.serve_connection(TokioIo::new(stream), service.clone()),
                     );
                     tokio::spawn(async move {
@@ -121,7 +121,7 @@ async fn worker<S: AppService>(
     }
 
     drop(listener);
-    if tokio::time::timeout(settings.drain, graceful.shutdown())
+    if tokio::time::timeout(settings.drain, drain.shutdown())
         .await
         .is_err()
     {

@@ -259,3 +259,26 @@ fn reads_settings_from_dot_env() {
         "{stderr}"
     );
 }
+
+#[test]
+fn debug_logging_traces_each_request() {
+    for mode in ["standard", "performance"] {
+        let (mut child, banner) = start(&[("SERVER_MODE", mode), ("RUST_LOG", "debug")]);
+        let url = server_url(&banner);
+        assert_eq!(get(&format!("{url}/")).0, 200);
+        assert!(terminate(&mut child).success());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("stderr");
+        let traced = stderr
+            .lines()
+            .find(|l| l.contains("finished processing request"))
+            .unwrap_or_else(|| panic!("{mode}: no request trace in\n{stderr}"));
+        assert!(traced.contains("status=200"), "{traced}");
+        assert!(traced.contains("uri=/"), "{traced}");
+    }
+}
