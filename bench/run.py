@@ -49,12 +49,15 @@ for environment in ("development", "production"):
          chopin("standard", environment), ["/", "/json"])
     )
 
-# Extra builds of the example to compare, as "label=path,label=path" (see variants.sh);
-# each runs in performance mode, production environment.
+# Extra builds or settings of the example to compare, as
+# "label=path[|VAR=value...],..." (see variants.sh); each runs in performance mode,
+# production environment.
 for variant in filter(None, os.environ.get("VARIANTS", "").split(",")):
-    label, path = variant.split("=", 1)
-    SERVERS.append((f"chopin performance, {label}", path,
-                    chopin("performance", "production"), ["/json", "/"]))
+    label, spec = variant.split("=", 1)
+    path, *settings = spec.split("|")
+    env = chopin("performance", "production")
+    env.update(setting.split("=", 1) for setting in settings)
+    SERVERS.append((f"chopin performance, {label}", path, env, ["/json", "/"]))
 
 SHAPES = [("keep-alive", []), ("pipelined x16", ["-s", "bench/pipeline.lua"])]
 

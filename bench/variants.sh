@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures what single choices buy: the example built without mimalloc and with
-# panic = "abort", next to the default build and the baselines, in one run.
+# Measures what single choices buy, next to the default build and the baselines in one
+# run: the example built without mimalloc, built with panic = "abort", and run without
+# the header-read timeout.
 # Usage: bench/variants.sh   (RUNS, DURATION, CONNECTIONS as for run.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ CARGO_TARGET_DIR=target/variant-panic-abort CARGO_PROFILE_RELEASE_PANIC=abort \
   cargo build --release --locked -p chopin-performance-mode
 
 VARIANTS="system allocator=target/variant-system-alloc/release/chopin-performance-mode"
-VARIANTS+=",panic=abort=target/variant-panic-abort/release/chopin-performance-mode"
+VARIANTS+=",panic abort=target/variant-panic-abort/release/chopin-performance-mode"
+VARIANTS+=",no header-read timeout=target/release/chopin-performance-mode|HEADER_READ_TIMEOUT_SECS=0"
 export VARIANTS
 exec python3 bench/run.py "$@"
