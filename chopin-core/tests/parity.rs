@@ -418,3 +418,40 @@ async fn performance_mode_spreads_over_workers_and_resolves_names() {
     }
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn performance_mode_closes_connections_that_send_headers_too_slowly() {
+    let mut config = config_in(ServerMode::Performance);
+    config.header_read_timeout = Some(Duration::from_secs(1));
+    let server = start_app(app(config).await).await;
+    let addr = server.addr;
+    let (waited, answer) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let started = Instant::now();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n")
+            .expect("partial head");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(waited >= Duration::from_secs(1), "closed after {waited:?}");
+    assert!(waited < Duration::from_secs(4), "closed after {waited:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // A client that keeps up is served as usual.
+    let response = client().get(server.url("/plaintext")).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "Hello, World!");
+    server.shutdown().await.unwrap();
+}

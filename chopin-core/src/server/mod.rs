@@ -5,6 +5,7 @@
 //! - [`performance`]: per-core threads, runtimes and listeners serving hyper directly.
 //! - [`drain`]: asking a worker's connections to close at shutdown, and waiting for them.
 //! - [`service`]: the request path of both modes, fast routes then the router.
+//! - [`timer`]: the coarse timer behind performance mode's header-read timeout.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
 mod bind;
@@ -13,6 +14,7 @@ mod performance;
 mod service;
 mod signal;
 mod standard;
+mod timer;
 
 use std::{future::Future, net::SocketAddr};
 

@@ -5,12 +5,13 @@
 use std::{io, net::TcpListener as StdTcpListener, time::Duration};
 
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::watch};
 
 use super::{
     drain::Drain,
     service::{AppService, ChopinService},
+    timer::CoarseTimer,
 };
 use crate::config::defaults;
 
@@ -79,8 +80,10 @@ async fn worker<S: AppService>(
             return;
         }
     };
+    let timer = CoarseTimer::default();
+    tokio::spawn(timer.clone().sweep());
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
+    http.timer(timer)
         .keep_alive(true)
         // Answers to pipelined requests leave in one write instead of one each.
         .pipeline_flush(true)
