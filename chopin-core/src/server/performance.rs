@@ -80,10 +80,9 @@ async fn worker<S: AppService>(
             return;
         }
     };
-    let timer = CoarseTimer::default();
-    tokio::spawn(timer.clone().sweep());
+    tokio::spawn(CoarseTimer.sweep());
     let mut http = http1::Builder::new();
-    http.timer(timer)
+    http.timer(CoarseTimer)
         .keep_alive(true)
         // Answers to pipelined requests leave in one write instead of one each.
         .pipeline_flush(true)

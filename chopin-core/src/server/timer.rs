@@ -1,78 +1,113 @@
 //! A coarse timer for hyper's per-request header-read timeout in performance mode.
 //!
-//! hyper re-arms the header-read timeout for every request. With tokio's timer that is a
-//! timer-wheel update behind the time driver's lock on every request: about a thousand
-//! instructions, an eighth of a fast route. Here a connection's sleep registers with its
-//! worker once; re-arming it for the next request is one atomic store, and a sweep once
-//! a second wakes the connections whose deadline has passed. A timeout therefore fires
+//! hyper creates, polls and drops a header-read sleep for every request. With tokio's
+//! timer each one is a timer-wheel insert and removal behind the time driver's lock:
+//! about a thousand instructions, an eighth of a fast route. Here a sleep that has to
+//! wait puts its waker in its worker thread's slab (no lock, no hashing), and a sweep
+//! once a second wakes the sleeps whose deadline has passed. A timeout therefore fires
 //! up to one second late, which is fine for a limit measured in seconds.
+//!
+//! Performance-mode connections never leave the thread that accepted them, so the
+//! registry is thread-local; a sleep dropped on another thread just leaves its slot to
+//! be woken and reused by the sweep.
 
 use std::{
-    collections::HashMap,
+    cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::{
-        Arc, Mutex, MutexGuard, OnceLock, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
     task::{Context, Poll, Waker},
+    thread::{self, ThreadId},
     time::{Duration, Instant},
 };
 
 /// How often expired sleeps are woken.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Deadlines are stored as nanoseconds since this instant, so they fit an atomic.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+thread_local! {
+    static REGISTRY: RefCell<Registry> = const {
+        RefCell::new(Registry { slots: Vec::new(), free: Vec::new(), next_key: 0 })
+    };
 }
 
-fn to_nanos(instant: Instant) -> u64 {
-    u64::try_from(instant.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// One per worker; hand a clone to hyper's connection builder.
-#[derive(Clone, Debug, Default)]
-pub(super) struct CoarseTimer {
-    registry: Arc<Mutex<Registry>>,
-}
-
-#[derive(Debug, Default)]
 struct Registry {
-    next_id: u64,
-    sleeps: HashMap<u64, Entry>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    next_key: u64,
 }
 
-#[derive(Debug)]
 struct Entry {
-    deadline: Arc<AtomicU64>,
+    /// Tells this entry from a later one in the same slot.
+    key: u64,
+    deadline: Instant,
     waker: Waker,
-    /// The deadline this entry was last woken for, so an expired sleep that nobody
-    /// re-arms is woken once, not every sweep.
-    woken_for: u64,
 }
 
-impl CoarseTimer {
-    fn registry(&self) -> MutexGuard<'_, Registry> {
-        // Every update is a single map operation, consistent even after a panic.
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+/// Where a waiting sleep's waker is: thread, slot, key.
+type Registration = (ThreadId, usize, u64);
+
+impl Registry {
+    fn insert(&mut self, deadline: Instant, waker: Waker) -> (usize, u64) {
+        self.next_key += 1;
+        let entry = Some(Entry {
+            key: self.next_key,
+            deadline,
+            waker,
+        });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = entry;
+                slot
+            }
+            None => {
+                self.slots.push(entry);
+                self.slots.len() - 1
+            }
+        };
+        (slot, self.next_key)
     }
 
-    /// Wakes expired sleeps once a second, until the worker's runtime stops.
+    fn get_mut(&mut self, slot: usize, key: u64) -> Option<&mut Entry> {
+        self.slots
+            .get_mut(slot)?
+            .as_mut()
+            .filter(|entry| entry.key == key)
+    }
+
+    fn remove(&mut self, slot: usize, key: u64) {
+        if self.get_mut(slot, key).is_some() {
+            self.slots[slot] = None;
+            self.free.push(slot);
+        }
+    }
+}
+
+/// The timer a performance-mode worker hands to hyper.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct CoarseTimer;
+
+impl CoarseTimer {
+    /// Wakes this thread's expired sleeps once a second, until the runtime stops. Spawn
+    /// it on the worker's current-thread runtime.
     pub(super) async fn sweep(self) {
         let mut interval = tokio::time::interval(SWEEP_INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let now = to_nanos(Instant::now());
-            for entry in self.registry().sleeps.values_mut() {
-                let deadline = entry.deadline.load(Ordering::Acquire);
-                if deadline <= now && deadline != entry.woken_for {
-                    entry.woken_for = deadline;
-                    entry.waker.wake_by_ref();
+            let now = Instant::now();
+            REGISTRY.with_borrow_mut(|registry| {
+                for slot in 0..registry.slots.len() {
+                    if registry.slots[slot]
+                        .as_ref()
+                        .is_some_and(|entry| entry.deadline <= now)
+                    {
+                        // Woken once: a sleep that is polled again re-registers.
+                        if let Some(entry) = registry.slots[slot].take() {
+                            registry.free.push(slot);
+                            entry.waker.wake();
+                        }
+                    }
                 }
-            }
+            });
         }
     }
 }
@@ -84,27 +119,36 @@ impl hyper::rt::Timer for CoarseTimer {
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         Box::pin(CoarseSleep {
-            timer: self.clone(),
-            deadline: Arc::new(AtomicU64::new(to_nanos(deadline))),
+            deadline,
             registered: None,
         })
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<CoarseSleep>() {
-            Some(sleep) => sleep
-                .deadline
-                .store(to_nanos(new_deadline), Ordering::Release),
+            Some(mut sleep) => {
+                sleep.unregister();
+                sleep.deadline = new_deadline;
+            }
             None => *sleep = self.sleep_until(new_deadline),
         }
     }
 }
 
 struct CoarseSleep {
-    timer: CoarseTimer,
-    deadline: Arc<AtomicU64>,
-    /// Registry id and the waker registered with it.
-    registered: Option<(u64, Waker)>,
+    deadline: Instant,
+    /// Where this sleep's waker is registered, while it waits.
+    registered: Option<Registration>,
+}
+
+impl CoarseSleep {
+    fn unregister(&mut self) {
+        if let Some((owner, slot, key)) = self.registered.take()
+            && owner == thread::current().id()
+        {
+            REGISTRY.with_borrow_mut(|registry| registry.remove(slot, key));
+        }
+    }
 }
 
 impl Future for CoarseSleep {
@@ -112,32 +156,25 @@ impl Future for CoarseSleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.deadline.load(Ordering::Acquire) <= to_nanos(Instant::now()) {
+        if this.deadline <= Instant::now() {
+            this.unregister();
             return Poll::Ready(());
         }
-        let stale = match &this.registered {
-            Some((_, waker)) => !waker.will_wake(cx.waker()),
-            None => true,
-        };
-        if stale {
-            let mut registry = this.timer.registry();
-            let id = match &this.registered {
-                Some((id, _)) => *id,
+        let current = thread::current().id();
+        REGISTRY.with_borrow_mut(|registry| {
+            let entry = this
+                .registered
+                .filter(|(owner, _, _)| *owner == current)
+                .and_then(|(_, slot, key)| registry.get_mut(slot, key));
+            match entry {
+                Some(entry) if entry.waker.will_wake(cx.waker()) => {}
+                Some(entry) => entry.waker = cx.waker().clone(),
                 None => {
-                    registry.next_id += 1;
-                    registry.next_id
+                    let (slot, key) = registry.insert(this.deadline, cx.waker().clone());
+                    this.registered = Some((current, slot, key));
                 }
-            };
-            registry.sleeps.insert(
-                id,
-                Entry {
-                    deadline: Arc::clone(&this.deadline),
-                    waker: cx.waker().clone(),
-                    woken_for: 0,
-                },
-            );
-            this.registered = Some((id, cx.waker().clone()));
-        }
+            }
+        });
         Poll::Pending
     }
 }
@@ -146,9 +183,7 @@ impl hyper::rt::Sleep for CoarseSleep {}
 
 impl Drop for CoarseSleep {
     fn drop(&mut self) {
-        if let Some((id, _)) = self.registered.take() {
-            self.timer.registry().sleeps.remove(&id);
-        }
+        self.unregister();
     }
 }
 
@@ -158,12 +193,15 @@ mod tests {
 
     use super::*;
 
+    fn registered() -> usize {
+        REGISTRY.with_borrow(|r| r.slots.iter().filter(|s| s.is_some()).count())
+    }
+
     #[tokio::test]
     async fn fires_after_the_deadline_within_a_sweep() {
-        let timer = CoarseTimer::default();
-        tokio::spawn(timer.clone().sweep());
+        tokio::spawn(CoarseTimer.sweep());
         let started = Instant::now();
-        timer.sleep(Duration::from_millis(200)).await;
+        CoarseTimer.sleep(Duration::from_millis(200)).await;
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
         assert!(waited < Duration::from_millis(1500), "{waited:?}");
@@ -171,23 +209,43 @@ mod tests {
 
     #[tokio::test]
     async fn reset_moves_the_deadline() {
-        let timer = CoarseTimer::default();
-        tokio::spawn(timer.clone().sweep());
-        let mut sleep = timer.sleep(Duration::from_secs(3600));
+        tokio::spawn(CoarseTimer.sweep());
+        let mut sleep = CoarseTimer.sleep(Duration::from_secs(3600));
         let started = Instant::now();
-        timer.reset(&mut sleep, Instant::now() + Duration::from_millis(100));
+        CoarseTimer.reset(&mut sleep, Instant::now() + Duration::from_millis(100));
         sleep.await;
         assert!(started.elapsed() < Duration::from_millis(1500));
     }
 
-    #[tokio::test]
-    async fn dropped_sleeps_leave_the_registry() {
-        let timer = CoarseTimer::default();
-        let mut sleep = timer.sleep(Duration::from_secs(3600));
+    #[test]
+    fn a_woken_slot_reused_by_another_sleep_is_not_freed_by_the_first() {
         let mut cx = Context::from_waker(Waker::noop());
+        let mut first = CoarseTimer.sleep(Duration::from_secs(3600));
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        // What the sweep does to an expired entry: wake it and free its slot.
+        REGISTRY.with_borrow_mut(|r| {
+            let slot = r.slots.iter().position(Option::is_some).unwrap();
+            r.slots[slot] = None;
+            r.free.push(slot);
+        });
+        let mut second = CoarseTimer.sleep(Duration::from_secs(3600));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        let before = registered();
+        drop(first);
+        assert_eq!(registered(), before, "the second sleep keeps its slot");
+        drop(second);
+        assert_eq!(registered(), before - 1);
+    }
+
+    #[test]
+    fn waiting_sleeps_register_once_and_leave_when_dropped() {
+        let mut sleep = CoarseTimer.sleep(Duration::from_secs(3600));
+        let mut cx = Context::from_waker(Waker::noop());
+        let before = registered();
         assert!(sleep.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(timer.registry().sleeps.len(), 1);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(registered(), before + 1);
         drop(sleep);
-        assert!(timer.registry().sleeps.is_empty());
+        assert_eq!(registered(), before);
     }
 }
