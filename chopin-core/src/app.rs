@@ -1,9 +1,8 @@
 //! [`App`]: configuration, routes and fast routes, assembled into one router.
 
-use axum::{Router, http::Method, http::Uri};
+use axum::Router;
 
 use crate::{
-    api_error::ApiError,
     config::{Config, CorsOrigins},
     error::Error,
     fast_route::{FastRoute, FastRoutes},
@@ -124,7 +123,7 @@ impl App {
 
     /// Your routes, then the welcome page and the JSON 404 as the fallback.
     fn assemble(routes: Router, config: &Config) -> Router {
-        routes.fallback_service(welcome::router(config.mode).fallback(not_found))
+        welcome::fallback(routes, config.mode)
     }
 
     /// Binds `SERVER_HOST:SERVER_PORT` without serving yet, so the bound address can be
@@ -148,8 +147,4 @@ impl App {
     pub async fn run(self) -> Result<(), Error> {
         self.bind().await?.run().await
     }
-}
-
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {method} {}", uri.path()))
 }

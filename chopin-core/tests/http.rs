@@ -44,6 +44,15 @@ async fn welcome_route() {
             "docs": "/api-docs",
         })
     );
+
+    let head = client().head(server.url("/")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "application/json");
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let post = client().post(server.url("/")).send().await.unwrap();
+    assert_eq!(post.headers()["allow"], "GET,HEAD");
+    json_error(post, 405, "method_not_allowed").await;
     server.shutdown().await.unwrap();
 }
 
