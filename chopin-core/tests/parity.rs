@@ -102,7 +102,6 @@ fn cases() -> Vec<Case> {
         one("other case", get("/JSON"), Body),
         one("unknown path", get("/does/not/exist"), Body),
         one("welcome", get("/"), Body),
-        one("HEAD welcome", req("HEAD", "/", "", ""), NoBody),
         one("POST welcome", req("POST", "/", "", "{}"), Body),
         one(
             "client request id",
