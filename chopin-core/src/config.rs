@@ -62,8 +62,10 @@ pub mod defaults {
     pub const SERVER_BACKLOG: u32 = 1024;
     /// 10 seconds: generous for real clients, short enough to shed slowloris.
     pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
-    /// Largest request head (request line and headers) read, in bytes; larger gets `431`.
-    pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+    /// Largest request head (request line and headers) read, in bytes; larger gets
+    /// `431`. hyper's own default, so both modes draw the line at the same place
+    /// (standard mode's `axum::serve` cannot be configured).
+    pub const MAX_HEADER_BYTES: usize = 8192 + 4096 * 100;
 
     /// One worker per core the process may use.
     pub fn server_workers() -> usize {

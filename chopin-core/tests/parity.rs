@@ -115,6 +115,12 @@ fn cases() -> Vec<Case> {
         ),
         one("large POST", req("POST", "/echo", "", &large), Body),
         one(
+            "100 KiB of headers",
+            req("GET", "/json", &format!("X-Big: {}\r\n", "b".repeat(100 * 1024)), ""),
+            Body,
+        ),
+
+        one(
             "JSON body",
             req(
                 "POST",
