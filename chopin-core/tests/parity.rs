@@ -352,39 +352,53 @@ async fn fast_routes_and_pipelines_answer_as_documented() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn performance_mode_drains_in_flight_requests() {
-    let server = start_app(app(config_in(ServerMode::Performance)).await).await;
-    let url = server.url("/slow");
-    let in_flight = tokio::spawn(async move { client().get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let base = server.base.clone();
-    let started = Instant::now();
-    server.shutdown().await.expect("clean shutdown");
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    let response = in_flight.await.unwrap().expect("answered");
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "done");
-    assert!(client().get(format!("{base}/")).send().await.is_err());
+async fn shutdown_lets_in_flight_requests_finish_in_both_modes() {
+    for mode in [ServerMode::Standard, ServerMode::Performance] {
+        let server = start_app(app(config_in(mode)).await).await;
+        let url = server.url("/slow");
+        let in_flight = tokio::spawn(async move { client().get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let base = server.base.clone();
+        let started = Instant::now();
+        server.shutdown().await.expect("clean shutdown");
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{mode}: waited for the request"
+        );
+        let response = in_flight.await.unwrap().expect("answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), "done");
+        assert!(
+            client().get(format!("{base}/")).send().await.is_err(),
+            "{mode}: no new connections after shutdown"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn performance_mode_drain_is_bounded() {
-    let mut config = config_in(ServerMode::Performance);
-    config.shutdown_timeout = Duration::from_millis(100);
-    let server = start_app(app(config).await).await;
-    let url = server.url("/slow");
-    let in_flight = tokio::spawn(async move { client().get(url).send().await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    server.shutdown().await.expect("shutdown");
-    assert!(
-        started.elapsed() < Duration::from_millis(450),
-        "did not wait for /slow"
-    );
-    assert!(
-        in_flight.await.unwrap().is_err(),
-        "the unfinished request was cut"
-    );
+async fn shutdown_drain_is_bounded_in_both_modes() {
+    for mode in [ServerMode::Standard, ServerMode::Performance] {
+        let mut config = config_in(mode);
+        config.shutdown_timeout = Duration::from_millis(100);
+        let server = start_app(app(config).await).await;
+        let url = server.url("/slow");
+        let in_flight = tokio::spawn(async move { client().get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        server.shutdown().await.expect("shutdown");
+        assert!(
+            started.elapsed() < Duration::from_millis(450),
+            "{mode}: did not wait for /slow"
+        );
+        if mode == ServerMode::Performance {
+            // The workers own their runtimes, so their connections close with them. In
+            // standard mode they live on the caller's runtime until it shuts down.
+            assert!(
+                in_flight.await.unwrap().is_err(),
+                "the unfinished request was cut"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,6 +103,11 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains as [`Server::run`] does.
     ///
+    /// When the drain deadline passes, performance mode closes the remaining
+    /// connections with its worker runtimes; standard mode stops waiting and leaves them
+    /// to the caller's runtime, which closes them when it shuts down (for `run` in
+    /// `main`, right after this returns).
+    ///
     /// # Errors
     ///
     /// As [`Server::run`].

@@ -67,6 +67,19 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     panic!("the example did not exit within 5 s of SIGTERM");
 }
 
+/// Sends SIGTERM, expects a clean exit, and returns everything the example logged.
+fn stop_and_read_stderr(child: &mut Child) -> String {
+    assert!(terminate(child).success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    stderr
+}
+
 fn get(url: &str) -> (u16, String) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -112,14 +125,7 @@ fn prints_the_banner_serves_and_exits_cleanly_on_sigterm() {
     assert_eq!(status, 200);
     assert!(welcome.contains(r#""mode":"standard""#), "{welcome}");
 
-    assert!(terminate(&mut child).success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
+    let stderr = stop_and_read_stderr(&mut child);
     assert!(stderr.contains("JWT_SECRET is not set"), "{stderr}");
 }
 
@@ -266,14 +272,7 @@ fn debug_logging_traces_each_request() {
         let (mut child, banner) = start(&[("SERVER_MODE", mode), ("RUST_LOG", "debug")]);
         let url = server_url(&banner);
         assert_eq!(get(&format!("{url}/")).0, 200);
-        assert!(terminate(&mut child).success());
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut stderr)
-            .expect("stderr");
+        let stderr = stop_and_read_stderr(&mut child);
         let traced = stderr
             .lines()
             .find(|l| l.contains("finished processing request"))
