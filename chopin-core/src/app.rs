@@ -96,8 +96,9 @@ impl App {
         self
     }
 
-    /// Registers a fast route: in performance mode answered before the router, in
-    /// standard mode an ordinary route; the answers are the same.
+    /// Registers a fast route: in both modes `GET` and `HEAD` on its path are answered
+    /// before the router and its middleware; other methods reach the router, where the
+    /// route is also registered so they get a `405` with `Allow`.
     ///
     /// # Panics
     ///
