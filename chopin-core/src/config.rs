@@ -392,29 +392,21 @@ impl Config {
         };
         let workers = match get(vars::SERVER_WORKERS)? {
             None => defaults::server_workers(),
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
-                _ => {
-                    return Err(Error::invalid(
-                        vars::SERVER_WORKERS,
-                        &v,
-                        "a number of worker threads from 1 to 1024",
-                    ));
-                }
-            },
+            Some(v) => in_range(
+                vars::SERVER_WORKERS,
+                &v,
+                1..=1024,
+                "a number of worker threads from 1 to 1024",
+            )?,
         };
         let backlog = match get(vars::SERVER_BACKLOG)? {
             None => defaults::SERVER_BACKLOG,
-            Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if (1..=65535).contains(&n) => n,
-                _ => {
-                    return Err(Error::invalid(
-                        vars::SERVER_BACKLOG,
-                        &v,
-                        "a queue length from 1 to 65535",
-                    ));
-                }
-            },
+            Some(v) => in_range(
+                vars::SERVER_BACKLOG,
+                &v,
+                1..=65535,
+                "a queue length from 1 to 65535",
+            )?,
         };
         let header_read_timeout = match seconds(
             vars::HEADER_READ_TIMEOUT_SECS,
@@ -499,6 +491,22 @@ impl Config {
             log_format,
             log_filter,
         })
+    }
+}
+
+/// `value` parsed as a number within `range`, else an error naming `var`.
+fn in_range<T>(
+    var: &'static str,
+    value: &str,
+    range: std::ops::RangeInclusive<T>,
+    expected: &'static str,
+) -> Result<T, Error>
+where
+    T: FromStr + PartialOrd,
+{
+    match value.trim().parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(Error::invalid(var, value, expected)),
     }
 }
 

@@ -35,13 +35,18 @@ fn start(vars: &[(&str, &str)]) -> (Child, Vec<String>) {
     let mut all = vec![("SERVER_PORT", "0")];
     all.extend_from_slice(vars);
     let mut child = example(&all).spawn().expect("spawn example");
+    let banner = read_banner(&mut child);
+    (child, banner)
+}
+
+/// The four banner lines the example prints once it listens.
+fn read_banner(child: &mut Child) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout");
-    let banner: Vec<String> = BufReader::new(stdout)
+    BufReader::new(stdout)
         .lines()
         .take(4)
         .map(|line| line.expect("utf-8 banner"))
-        .collect();
-    (child, banner)
+        .collect()
 }
 
 fn server_url(banner: &[String]) -> String {
@@ -176,13 +181,7 @@ fn running_out_of_file_descriptors_backs_off_and_recovers() {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = limited.spawn().expect("prlimit");
-        let stdout = child.stdout.take().expect("stdout");
-        let banner: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .take(4)
-            .map(|l| l.expect("banner"))
-            .collect();
-        let url = server_url(&banner);
+        let url = server_url(&read_banner(&mut child));
         let addr = url.strip_prefix("http://").expect("addr").to_owned();
 
         let hogs: Vec<std::net::TcpStream> = (0..80)
