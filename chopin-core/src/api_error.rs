@@ -7,7 +7,7 @@
 //! `error` is a stable machine-readable code, `message` is for people, `request_id`
 //! matches the `x-request-id` response header and the server's log lines.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, collections::BTreeMap};
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -30,6 +30,7 @@ pub struct ApiError {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
+    fields: Option<BTreeMap<Cow<'static, str>, Cow<'static, str>>>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +38,8 @@ struct Body<'a> {
     error: &'a str,
     message: &'a str,
     status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a BTreeMap<Cow<'static, str>, Cow<'static, str>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
 }
@@ -52,6 +55,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            fields: None,
         }
     }
 
@@ -63,6 +67,48 @@ impl ApiError {
     /// 400 `bad_request`.
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
         Self::from_status(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 `unauthorized`; the response carries `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_status(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_status(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::from_status(StatusCode::CONFLICT, message)
+    }
+
+    /// 422 `unprocessable_entity` with a message per invalid field, rendered as
+    /// `"fields": {"email": "must be an email address"}`.
+    ///
+    /// ```
+    /// use chopin_core::ApiError;
+    ///
+    /// let error = ApiError::validation([("title", "must not be empty")]);
+    /// assert_eq!(error.status(), 422);
+    /// ```
+    pub fn validation<K, V>(fields: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<Cow<'static, str>>,
+        V: Into<Cow<'static, str>>,
+    {
+        let mut error = Self::from_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the request body has invalid fields",
+        );
+        error.fields = Some(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        error
     }
 
     /// 404 `not_found`.
@@ -95,6 +141,7 @@ impl ApiError {
             error: &self.code,
             message: &self.message,
             status: self.status.as_u16(),
+            fields: self.fields.as_ref(),
             request_id,
         };
         // Serializing a struct of strings and an integer cannot fail.
@@ -113,6 +160,11 @@ impl IntoResponse for ApiError {
             self.to_json(None),
         )
             .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         // Kept so the error layer can re-render the body with the request id.
         response.extensions_mut().insert(self);
         response

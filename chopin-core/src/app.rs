@@ -1,13 +1,17 @@
 //! [`App`]: configuration, routes and fast routes, assembled into one router.
 
 use axum::Router;
+use sqlx::migrate::Migrator;
 
 use crate::{
+    auth::{self, Tokens},
     config::{Config, CorsOrigins},
+    db,
     error::Error,
     fast_route::{FastRoute, FastRoutes},
     middleware,
     server::Server,
+    state::AppState,
     telemetry, welcome,
 };
 
@@ -27,7 +31,8 @@ use crate::{
 /// use chopin_core::{App, Config, FastRoute};
 ///
 /// # async fn build() -> Result<(), chopin_core::Error> {
-/// let app = App::with_config(Config::default())
+/// let config = Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?;
+/// let app = App::with_config(config)
 ///     .await?
 ///     .router(Router::new().route("/hello", get(|| async { "hi" })))
 ///     .fast_route(FastRoute::text("/plaintext", "Hello, World!"));
@@ -39,29 +44,34 @@ use crate::{
 #[derive(Debug)]
 pub struct App {
     config: Config,
+    state: AppState,
     routes: Router,
     fast_routes: Vec<FastRoute>,
 }
 
 impl App {
     /// Reads the configuration from the environment and `.env`, installs the log
-    /// subscriber (unless one is installed already) and builds the application.
+    /// subscriber (unless one is installed already) and builds the application as
+    /// [`App::with_config`] does.
     ///
     /// # Errors
     ///
-    /// Any malformed or missing setting; the message names the variable.
+    /// Any malformed or missing setting (the message names the variable), or a database
+    /// that cannot be opened or migrated.
     pub async fn new() -> Result<Self, Error> {
         let config = Config::from_env()?;
         telemetry::init(&config);
         Self::with_config(config).await
     }
 
-    /// Builds the application from a configuration made in code. Logging is left to
-    /// the caller.
+    /// Builds the application from a configuration made in code: opens the database at
+    /// `DATABASE_URL`, applies Chopin's migrations and mounts the auth routes under
+    /// `/api/auth`. Logging is left to the caller.
     ///
     /// # Errors
     ///
-    /// Reserved for start-up work that can fail, such as connecting to the database.
+    /// If the database cannot be opened (the message names `DATABASE_URL`, password
+    /// masked) or a migration fails.
     pub async fn with_config(config: Config) -> Result<Self, Error> {
         if config.jwt_secret.is_generated() {
             tracing::warn!(
@@ -69,9 +79,13 @@ impl App {
                  tokens will not survive a restart. Set JWT_SECRET before deploying."
             );
         }
+        let pool = db::connect(&config).await?;
+        db::run_framework_migrations(&pool, &config.database_url).await?;
+        let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
         Ok(Self {
+            routes: auth::routes(state.clone()),
             config,
-            routes: Router::new(),
+            state,
             fast_routes: Vec::new(),
         })
     }
@@ -79,6 +93,37 @@ impl App {
     /// The configuration in use.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The database pool and token keys, for your routers' `with_state`.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Applies your migrations after Chopin's, e.g. `sqlx::migrate!()` (the
+    /// `migrations/` directory embedded at build time). They are recorded in sqlx's
+    /// usual `_sqlx_migrations` table, apart from Chopin's, so version numbers never
+    /// clash and `sqlx migrate` keeps working.
+    ///
+    /// ```no_run
+    /// use chopin_core::{App, sqlx::migrate::Migrator};
+    ///
+    /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    /// // With sqlx's `macros` feature, `sqlx::migrate!()` embeds them instead.
+    /// let migrations = Migrator::new(std::path::Path::new("./migrations")).await?;
+    /// let app = App::new().await?.migrate(&migrations).await?;
+    /// app.run().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If a migration fails (it is rolled back and startup should stop), or one already
+    /// applied was changed since.
+    pub async fn migrate(self, migrator: &Migrator) -> Result<Self, Error> {
+        db::run_app_migrations(self.state.db(), migrator).await?;
+        Ok(self)
     }
 
     /// Merges your routes. Give stateful routers their state first

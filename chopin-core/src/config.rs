@@ -28,8 +28,16 @@ pub mod vars {
     pub const ENVIRONMENT: &str = "ENVIRONMENT";
     /// sqlx connection URL.
     pub const DATABASE_URL: &str = "DATABASE_URL";
+    /// Most connections the database pool opens.
+    pub const DATABASE_MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
+    /// Longest time a request waits for a database connection, in seconds.
+    pub const DATABASE_ACQUIRE_TIMEOUT_SECS: &str = "DATABASE_ACQUIRE_TIMEOUT_SECS";
+    /// How long an unused pooled connection stays open, in seconds; `0` keeps it.
+    pub const DATABASE_IDLE_TIMEOUT_SECS: &str = "DATABASE_IDLE_TIMEOUT_SECS";
     /// HS256 signing secret for access tokens.
     pub const JWT_SECRET: &str = "JWT_SECRET";
+    /// Lifetime of an access token, in hours.
+    pub const JWT_EXPIRY_HOURS: &str = "JWT_EXPIRY_HOURS";
     /// Largest accepted request body, in bytes.
     pub const REQUEST_BODY_LIMIT: &str = "REQUEST_BODY_LIMIT";
     /// Longest time a request may take, in seconds; `0` disables.
@@ -52,6 +60,15 @@ pub mod defaults {
     pub const SERVER_PORT: u16 = 3000;
     /// An SQLite file next to the binary's working directory, created if missing.
     pub const DATABASE_URL: &str = "sqlite:./app.db";
+    /// Pool size. SQLite serialises writes anyway; an in-memory database always gets one
+    /// connection, since each connection would otherwise see its own empty database.
+    pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
+    /// 5 seconds: past it a request gets `503` rather than waiting on a lost database.
+    pub const DATABASE_ACQUIRE_TIMEOUT_SECS: u64 = 5;
+    /// 10 minutes.
+    pub const DATABASE_IDLE_TIMEOUT_SECS: u64 = 600;
+    /// 24 hours.
+    pub const JWT_EXPIRY_HOURS: u64 = 24;
     /// 2 MiB, the same as axum's own default.
     pub const REQUEST_BODY_LIMIT: usize = 2 * 1024 * 1024;
     /// 30 seconds.
@@ -265,8 +282,17 @@ pub struct Config {
     pub environment: Environment,
     /// `DATABASE_URL`. Default `sqlite:./app.db`.
     pub database_url: String,
+    /// `DATABASE_MAX_CONNECTIONS`. Default 10.
+    pub database_max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection before
+    /// it gets `503`. Default 5 s.
+    pub database_acquire_timeout: Duration,
+    /// `DATABASE_IDLE_TIMEOUT_SECS`. Default 10 min; `None` (`0`) keeps idle connections.
+    pub database_idle_timeout: Option<Duration>,
     /// `JWT_SECRET`. Required outside development; random per process in development.
     pub jwt_secret: JwtSecret,
+    /// `JWT_EXPIRY_HOURS`: lifetime of access tokens. Default 24 h.
+    pub jwt_expiry: Duration,
     /// `REQUEST_BODY_LIMIT` in bytes. Default 2 MiB; cannot be disabled, only raised.
     pub body_limit: usize,
     /// `REQUEST_TIMEOUT_SECS`. Default 30 s; `None` (`0`) disables.
@@ -294,6 +320,10 @@ impl Default for Config {
             header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
             environment: Environment::default(),
             database_url: defaults::DATABASE_URL.to_owned(),
+            database_max_connections: defaults::DATABASE_MAX_CONNECTIONS,
+            database_acquire_timeout: Duration::from_secs(defaults::DATABASE_ACQUIRE_TIMEOUT_SECS),
+            database_idle_timeout: Some(Duration::from_secs(defaults::DATABASE_IDLE_TIMEOUT_SECS)),
+            jwt_expiry: Duration::from_secs(defaults::JWT_EXPIRY_HOURS * 3600),
             #[allow(clippy::expect_used, reason = "no OS random source is unrecoverable")]
             jwt_secret: JwtSecret::random().expect("OS random source"),
             body_limit: defaults::REQUEST_BODY_LIMIT,
@@ -418,16 +448,53 @@ impl Config {
         };
         let database_url = match get(vars::DATABASE_URL)? {
             None => defaults::DATABASE_URL.to_owned(),
-            Some(v) if !v.contains(':') => {
+            Some(v) if crate::db::Backend::of(&v).is_none() => {
                 return Err(Error::invalid(
                     vars::DATABASE_URL,
-                    &v,
+                    &crate::db::masked(&v),
                     "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db",
                 ));
             }
             Some(v) => v,
         };
+        let database_max_connections = match get(vars::DATABASE_MAX_CONNECTIONS)? {
+            None => defaults::DATABASE_MAX_CONNECTIONS,
+            Some(v) => in_range(
+                vars::DATABASE_MAX_CONNECTIONS,
+                &v,
+                1..=10_000,
+                "a number of connections from 1 to 10000",
+            )?,
+        };
+        let database_acquire_timeout = match get(vars::DATABASE_ACQUIRE_TIMEOUT_SECS)? {
+            None => Duration::from_secs(defaults::DATABASE_ACQUIRE_TIMEOUT_SECS),
+            Some(v) => Duration::from_secs(in_range(
+                vars::DATABASE_ACQUIRE_TIMEOUT_SECS,
+                &v,
+                1..=3600,
+                "a whole number of seconds from 1 to 3600",
+            )?),
+        };
+        let database_idle_timeout = match seconds(
+            vars::DATABASE_IDLE_TIMEOUT_SECS,
+            get(vars::DATABASE_IDLE_TIMEOUT_SECS)?,
+            defaults::DATABASE_IDLE_TIMEOUT_SECS,
+        )? {
+            Duration::ZERO => None,
+            timeout => Some(timeout),
+        };
         let jwt_secret = jwt_secret(environment, get(vars::JWT_SECRET)?)?;
+        let jwt_expiry = match get(vars::JWT_EXPIRY_HOURS)? {
+            None => Duration::from_secs(defaults::JWT_EXPIRY_HOURS * 3600),
+            Some(v) => Duration::from_secs(
+                in_range::<u64>(
+                    vars::JWT_EXPIRY_HOURS,
+                    &v,
+                    1..=24 * 366,
+                    "a whole number of hours from 1 to 8784 (one year)",
+                )? * 3600,
+            ),
+        };
         let body_limit = match get(vars::REQUEST_BODY_LIMIT)? {
             None => defaults::REQUEST_BODY_LIMIT,
             Some(v) => v.trim().parse().map_err(|_| {
@@ -483,7 +550,11 @@ impl Config {
             header_read_timeout,
             environment,
             database_url,
+            database_max_connections,
+            database_acquire_timeout,
+            database_idle_timeout,
             jwt_secret,
+            jwt_expiry,
             body_limit,
             request_timeout,
             shutdown_timeout,
@@ -719,6 +790,51 @@ mod tests {
             "sqlite::memory:"
         );
         assert!(err(&[("DATABASE_URL", "app.db")]).starts_with("invalid DATABASE_URL \"app.db\""));
+        let mysql = err(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]);
+        assert!(mysql.starts_with("invalid DATABASE_URL"), "{mysql}");
+        assert!(
+            !mysql.contains("hunter2"),
+            "the password is masked: {mysql}"
+        );
+    }
+
+    #[test]
+    fn database_pool() {
+        let config = ok(&[]);
+        assert_eq!(config.database_max_connections, 10);
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(5));
+        assert_eq!(config.database_idle_timeout, Some(Duration::from_secs(600)));
+        let config = ok(&[
+            ("DATABASE_MAX_CONNECTIONS", "3"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+            ("DATABASE_IDLE_TIMEOUT_SECS", "0"),
+        ]);
+        assert_eq!(config.database_max_connections, 3);
+        assert_eq!(config.database_acquire_timeout, Duration::from_secs(1));
+        assert_eq!(config.database_idle_timeout, None);
+        assert!(
+            err(&[("DATABASE_MAX_CONNECTIONS", "0")])
+                .starts_with("invalid DATABASE_MAX_CONNECTIONS \"0\"")
+        );
+        assert!(
+            err(&[("DATABASE_ACQUIRE_TIMEOUT_SECS", "0")])
+                .starts_with("invalid DATABASE_ACQUIRE_TIMEOUT_SECS \"0\"")
+        );
+    }
+
+    #[test]
+    fn jwt_expiry() {
+        assert_eq!(ok(&[]).jwt_expiry, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            ok(&[("JWT_EXPIRY_HOURS", "2")]).jwt_expiry,
+            Duration::from_secs(7200)
+        );
+        for bad in ["0", "-1", "1.5", "9000"] {
+            assert!(
+                err(&[("JWT_EXPIRY_HOURS", bad)]).starts_with("invalid JWT_EXPIRY_HOURS"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,18 @@ enum ErrorKind {
         #[source]
         source: io::Error,
     },
+    #[error("cannot open the database at DATABASE_URL {url:?}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{which} migration failed and was rolled back: {source}")]
+    Migration {
+        which: &'static str,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("server failed: {0}")]
     Serve(#[source] io::Error),
 }
@@ -87,6 +99,21 @@ impl Error {
         Self::new(ErrorKind::Bind { addr, source })
     }
 
+    /// `url` must already be masked.
+    pub(crate) fn database(
+        url: String,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::new(ErrorKind::Database {
+            url,
+            source: source.into(),
+        })
+    }
+
+    pub(crate) fn migration(which: &'static str, source: sqlx::migrate::MigrateError) -> Self {
+        Self::new(ErrorKind::Migration { which, source })
+    }
+
     pub(crate) fn serve(source: io::Error) -> Self {
         Self::new(ErrorKind::Serve(source))
     }
@@ -99,6 +126,14 @@ impl Error {
                 | ErrorKind::NotUnicode { .. }
                 | ErrorKind::Secret(_)
                 | ErrorKind::DotEnv(_)
+        )
+    }
+
+    /// True if the database could not be opened or migrated.
+    pub fn is_database(&self) -> bool {
+        matches!(
+            *self.inner,
+            ErrorKind::Database { .. } | ErrorKind::Migration { .. }
         )
     }
 

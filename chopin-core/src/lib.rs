@@ -14,6 +14,11 @@
 //!   router.
 //! - `config`: [`Config`] from environment variables; [`vars`] names them and
 //!   [`defaults`] holds every default.
+//! - `db`: the database pool ([`Db`]) from `DATABASE_URL`, migrations, and database
+//!   failures as `503`/`500`.
+//! - [`auth`]: users, argon2id passwords, HS256 tokens, the `/api/auth` routes and the
+//!   [`auth::AuthUser`] / [`auth::RequireRole`] extractors.
+//! - `state`: [`AppState`], the pool and keys your handlers share with Chopin's.
 //! - `error`: [`Error`], why the server could not start or keep serving.
 //! - `api_error`: [`ApiError`], the one JSON shape of every error response.
 //! - `fast_route`: [`FastRoute`], static responses and what they answer to each method.
@@ -33,11 +38,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod api_error;
 mod app;
+pub mod auth;
 mod config;
+mod db;
 mod error;
 mod fast_route;
 mod middleware;
 mod server;
+mod state;
 mod telemetry;
 mod welcome;
 
@@ -46,6 +54,10 @@ pub use app::App;
 pub use config::{
     Config, CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
 };
+pub use db::Db;
 pub use error::Error;
 pub use fast_route::FastRoute;
 pub use server::Server;
+/// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
+pub use sqlx;
+pub use state::AppState;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod postgres;
+
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{
@@ -33,9 +35,11 @@ impl Running {
     }
 }
 
+/// Port 0 and a private in-memory database.
 pub fn config() -> Config {
     let mut config = Config::default();
     config.port = 0;
+    config.database_url = "sqlite::memory:".to_owned();
     config
 }
 

@@ -237,6 +237,34 @@ fn bad_settings_stop_startup_with_one_clear_line() {
         production.starts_with("Error: JWT_SECRET is required when ENVIRONMENT=production"),
         "{production}"
     );
+    let short = refused(&[("ENVIRONMENT", "production"), ("JWT_SECRET", "too-short")]);
+    assert!(
+        short.starts_with("Error: JWT_SECRET is 9 bytes long; at least 32"),
+        "{short}"
+    );
+    assert!(!short.contains("too-short"), "{short}");
+    assert_eq!(
+        refused(&[("DATABASE_URL", "mysql://root:hunter2@db/app")]),
+        r#"Error: invalid DATABASE_URL "mysql://root:***@db/app": expected a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db"#
+    );
+    assert_eq!(
+        refused(&[("DATABASE_URL", "sqlite:/no/such/dir/app.db")]),
+        r#"Error: cannot open the database at DATABASE_URL "sqlite:/no/such/dir/app.db": error returned from database: (code: 14) unable to open database file"#
+    );
+}
+
+#[test]
+fn creates_its_sqlite_database_and_serves_auth() {
+    let (mut child, banner) = start(&[]);
+    let url = server_url(&banner);
+    let dir = std::fs::read_link(format!("/proc/{}/cwd", child.id())).expect("its directory");
+    assert!(
+        dir.join("app.db").exists(),
+        "sqlite:./app.db created on first start"
+    );
+    let (status, _) = get(&format!("{url}/api/auth/me"));
+    assert_eq!(status, 401);
+    assert!(terminate(&mut child).success());
 }
 
 #[test]

@@ -1,0 +1,39 @@
+//! Users, passwords and access tokens.
+//!
+//! Routes, mounted by every [`crate::App`] under `/api/auth`:
+//!
+//! - `POST /api/auth/signup` `{email, username, password}` → `201` with a token;
+//! - `POST /api/auth/login` `{email, password}` → `200` with a token;
+//! - `GET /api/auth/me` with `Authorization: Bearer <token>` → the user.
+//!
+//! Passwords are hashed with argon2id (a random salt each) on the blocking pool; tokens
+//! are HS256 JWTs signed with `JWT_SECRET`, valid for `JWT_EXPIRY_HOURS`. In your own
+//! handlers, extract [`AuthUser`] for any signed-in user or [`RequireRole`] for a
+//! minimum [`Role`].
+
+mod extract;
+mod handlers;
+mod password;
+mod token;
+mod user;
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+
+pub(crate) use self::token::Tokens;
+pub use self::{
+    extract::{AuthUser, MinimumRole, RequireRole, roles},
+    user::{Role, User},
+};
+use crate::state::AppState;
+
+/// The auth routes, ready to merge.
+pub(crate) fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/api/auth/signup", post(handlers::signup))
+        .route("/api/auth/login", post(handlers::login))
+        .route("/api/auth/me", get(handlers::me))
+        .with_state(state)
+}

@@ -1,0 +1,110 @@
+//! HS256 access tokens: `sub` (the user id), `iat`, `exp`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::{api_error::ApiError, config::JwtSecret};
+
+/// Clock difference tolerated between the servers that issue and check tokens.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+}
+
+/// Signs and checks tokens with one secret.
+pub(crate) struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    expiry: Duration,
+}
+
+impl Tokens {
+    pub(crate) fn new(secret: &JwtSecret, expiry: Duration) -> Self {
+        // Only HS256: a token naming any other algorithm (or `none`) is refused.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECS;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+            expiry,
+        }
+    }
+
+    /// Seconds a new token stays valid.
+    pub(crate) fn expires_in(&self) -> u64 {
+        self.expiry.as_secs()
+    }
+
+    pub(crate) fn issue(&self, user_id: i64) -> Result<String, ApiError> {
+        let now = unix_now();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now,
+            exp: now + self.expiry.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(
+            |error| {
+                tracing::error!(%error, "cannot sign an access token");
+                ApiError::internal()
+            },
+        )
+    }
+
+    /// The user id in a valid token.
+    pub(crate) fn verify(&self, token: &str) -> Result<i64, ApiError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => ApiError::unauthorized("the token has expired"),
+                _ => ApiError::unauthorized("the token is invalid"),
+            })?
+            .claims;
+        claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::unauthorized("the token is invalid"))
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> Tokens {
+        Tokens::new(
+            &JwtSecret::new("0123456789abcdef0123456789abcdef"),
+            Duration::from_secs(3600),
+        )
+    }
+
+    #[test]
+    fn round_trip() {
+        let tokens = tokens();
+        let token = tokens.issue(42).unwrap();
+        assert_eq!(tokens.verify(&token).unwrap(), 42);
+    }
+
+    #[test]
+    fn another_secret_is_refused() {
+        let token = tokens().issue(42).unwrap();
+        let other = Tokens::new(
+            &JwtSecret::new("another secret, also 32 bytes long"),
+            Duration::from_secs(3600),
+        );
+        assert_eq!(other.verify(&token).unwrap_err().status(), 401);
+    }
+}

@@ -1,0 +1,194 @@
+//! The `chopin_users` table: [`User`], [`Role`] and the queries the auth routes make.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, any::AnyRow};
+
+use crate::db::Db;
+
+/// What a user may do; each role includes the ones below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every new account.
+    User,
+    /// Trusted users.
+    Moderator,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// The name stored in the database and sent in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Moderator => "moderator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "user" => Ok(Self::User),
+            "moderator" => Ok(Self::Moderator),
+            "admin" => Ok(Self::Admin),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A user as the API shows it: never the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Database id, also the token's `sub`.
+    pub id: i64,
+    /// Lower-cased email address, unique.
+    pub email: String,
+    /// Unique regardless of case.
+    pub username: String,
+    /// See [`Role`].
+    pub role: Role,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// A stored user with what only the server may see.
+pub(crate) struct Account {
+    pub(crate) user: User,
+    pub(crate) password_hash: String,
+    pub(crate) active: bool,
+}
+
+/// One account query with the given `WHERE` clause, as a literal (sqlx wants static SQL).
+macro_rules! select_account {
+    ($filter:literal) => {
+        concat!(
+            "SELECT id, email, username, role, created_at, password_hash, deactivated_at \
+             FROM chopin_users ",
+            $filter
+        )
+    };
+}
+
+fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(Account {
+        user: User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            username: row.try_get("username")?,
+            role: role.parse().map_err(|()| sqlx::Error::ColumnDecode {
+                index: "role".into(),
+                source: format!("unknown role {role:?}").into(),
+            })?,
+            created_at: row.try_get("created_at")?,
+        },
+        password_hash: row.try_get("password_hash")?,
+        active: row
+            .try_get::<Option<String>, _>("deactivated_at")?
+            .is_none(),
+    })
+}
+
+pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query(select_account!("WHERE email = $1"))
+        .bind(email)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(account)
+        .transpose()
+}
+
+pub(crate) async fn by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query(select_account!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(account)
+        .transpose()
+}
+
+/// Inserts a new `user`-role account; a duplicate email or username is the database's
+/// unique-violation error, so concurrent signups cannot both win.
+pub(crate) async fn insert(
+    db: &Db,
+    email: &str,
+    username: &str,
+    password_hash: &str,
+) -> Result<User, sqlx::Error> {
+    let created_at = rfc3339(super::token::unix_now());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO chopin_users (email, username, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(email)
+    .bind(username)
+    .bind(password_hash)
+    .bind(&created_at)
+    .fetch_one(db)
+    .await?;
+    Ok(User {
+        id,
+        email: email.to_owned(),
+        username: username.to_owned(),
+        role: Role::User,
+        created_at,
+    })
+}
+
+/// `seconds` since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian).
+fn rfc3339(seconds: u64) -> String {
+    let days = seconds / 86_400;
+    let time = seconds % 86_400;
+    // Howard Hinnant's days-to-civil, shifted so years start in March.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        time / 3600,
+        time % 3600 / 60,
+        time % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_660_245), "2026-11-26T02:30:45Z");
+        assert_eq!(rfc3339(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::User < Role::Moderator && Role::Moderator < Role::Admin);
+        assert_eq!("admin".parse(), Ok(Role::Admin));
+        assert_eq!("root".parse::<Role>(), Err(()));
+    }
+}

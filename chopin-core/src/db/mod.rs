@@ -1,0 +1,210 @@
+//! The database: one sqlx pool from `DATABASE_URL`, SQLite or PostgreSQL, and what a
+//! database failure means for a request.
+//!
+//! The pool is an [`sqlx::AnyPool`], so the same handler code runs on either backend;
+//! write portable SQL with `$1` placeholders (SQLite accepts them too).
+
+mod migrations;
+
+use http::StatusCode;
+use sqlx::{AnyConnection, Connection, Executor, any::AnyPoolOptions};
+
+pub(crate) use self::migrations::{run_app_migrations, run_framework_migrations};
+use crate::{api_error::ApiError, config::Config, error::Error};
+
+/// The connection pool handed to your handlers through [`crate::AppState`].
+pub type Db = sqlx::AnyPool;
+
+/// Which database `DATABASE_URL` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite { in_memory: bool },
+    Postgres,
+}
+
+impl Backend {
+    /// `None` for schemes this build cannot serve.
+    pub(crate) fn of(url: &str) -> Option<Self> {
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let in_memory = rest.trim_start_matches('/').starts_with(":memory:")
+                || rest.contains("mode=memory");
+            Some(Self::Sqlite { in_memory })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, fit for logs and error messages.
+pub(crate) fn masked(url: &str) -> String {
+    let Some(authority_start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[authority_start..]
+        .find('/')
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    match authority.rfind('@').and_then(|at| {
+        authority[..at]
+            .find(':')
+            .map(|colon| (authority_start + colon + 1, authority_start + at))
+    }) {
+        Some((password_start, password_end)) => {
+            format!("{}***{}", &url[..password_start], &url[password_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the pool (one connection up front, so a wrong URL fails at startup).
+pub(crate) async fn connect(config: &Config) -> Result<Db, Error> {
+    sqlx::any::install_default_drivers();
+    let url = config.database_url.as_str();
+    let Some(backend) = Backend::of(url) else {
+        return Err(Error::database(
+            masked(url),
+            "unsupported database URL scheme",
+        ));
+    };
+    let mut options = AnyPoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(config.database_acquire_timeout)
+        .idle_timeout(config.database_idle_timeout);
+    let url = match backend {
+        // Every connection to `:memory:` would open its own empty database: keep one
+        // connection alive for the life of the pool.
+        Backend::Sqlite { in_memory: true } => {
+            options = options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            url.to_owned()
+        }
+        Backend::Sqlite { in_memory: false } => {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Readers never wait for the writer; foreign keys and a 5 s busy
+                    // timeout are already sqlx's defaults.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    Ok(())
+                })
+            });
+            create_if_missing(url)
+        }
+        Backend::Postgres => url.to_owned(),
+    };
+    match options.connect(&url).await {
+        Ok(pool) => Ok(pool),
+        // The pool only says it gave up; one direct attempt says why (refused, bad
+        // password, unknown host, ...).
+        Err(sqlx::Error::PoolTimedOut) => {
+            let why = match tokio::time::timeout(
+                config.database_acquire_timeout,
+                AnyConnection::connect(&url),
+            )
+            .await
+            {
+                Ok(Err(e)) => e.to_string(),
+                _ => format!(
+                    "no connection within {} s ({})",
+                    config.database_acquire_timeout.as_secs(),
+                    crate::config::vars::DATABASE_ACQUIRE_TIMEOUT_SECS
+                ),
+            };
+            Err(Error::database(masked(&config.database_url), why))
+        }
+        Err(e) => Err(Error::database(masked(&config.database_url), e)),
+    }
+}
+
+/// SQLite opens existing files only unless asked (`mode=rwc`).
+fn create_if_missing(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Whether `error` means the database cannot be reached now (as opposed to a bad
+/// query): the request gets `503` and may be retried.
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08) and shutdown in progress (57P0x).
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// Database errors become `503` (database unreachable) or `500`; the client sees
+/// neither SQL nor driver text, the log gets the detail.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            tracing::error!(%error, "database unavailable");
+            ApiError::from_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly",
+            )
+        } else {
+            tracing::error!(%error, "database error");
+            ApiError::internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends() {
+        assert_eq!(
+            Backend::of("sqlite::memory:"),
+            Some(Backend::Sqlite { in_memory: true })
+        );
+        assert_eq!(
+            Backend::of("sqlite:./app.db"),
+            Some(Backend::Sqlite { in_memory: false })
+        );
+        assert_eq!(Backend::of("postgresql://u@h/db"), Some(Backend::Postgres));
+        assert_eq!(Backend::of("mysql://u@h/db"), None);
+        assert_eq!(Backend::of("app.db"), None);
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            masked("postgres://app:s3cr@t@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(masked("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(masked("sqlite:./app.db"), "sqlite:./app.db");
+    }
+
+    #[test]
+    fn sqlite_files_are_created_if_missing() {
+        assert_eq!(create_if_missing("sqlite:a.db"), "sqlite:a.db?mode=rwc");
+        assert_eq!(
+            create_if_missing("sqlite:a.db?x=1"),
+            "sqlite:a.db?x=1&mode=rwc"
+        );
+        assert_eq!(
+            create_if_missing("sqlite:a.db?mode=ro"),
+            "sqlite:a.db?mode=ro"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! [`AppState`]: what Chopin's handlers share, and yours can too.
+
+use std::{fmt, sync::Arc};
+
+use axum::extract::FromRef;
+
+use crate::{auth::Tokens, db::Db};
+
+/// The database pool and the token keys, cheap to clone (reference counts).
+///
+/// Give it to your router with `with_state` and extract [`Db`] or the whole state in
+/// handlers; [`crate::auth::AuthUser`] needs `AppState: FromRef<YourState>`, which holds
+/// for `AppState` itself.
+///
+/// ```
+/// use axum::{Router, extract::State, routing::get};
+/// use chopin_core::{ApiError, App, Config, Db};
+///
+/// async fn count_users(State(db): State<Db>) -> Result<String, ApiError> {
+///     let (n,): (i64,) = chopin_core::sqlx::query_as("SELECT COUNT(*) FROM chopin_users")
+///         .fetch_one(&db)
+///         .await?;
+///     Ok(n.to_string())
+/// }
+///
+/// # async fn build() -> Result<(), chopin_core::Error> {
+/// let app = App::with_config(Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?).await?;
+/// let routes = Router::new()
+///     .route("/users/count", get(count_users))
+///     .with_state(app.state().clone());
+/// let app = app.router(routes);
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AppState {
+    db: Db,
+    tokens: Arc<Tokens>,
+}
+
+impl AppState {
+    pub(crate) fn new(db: Db, tokens: Tokens) -> Self {
+        Self {
+            db,
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// The connection pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Db {
+        state.db.clone()
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
