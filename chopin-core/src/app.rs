@@ -2,6 +2,8 @@
 
 use axum::Router;
 use sqlx::migrate::Migrator;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     auth::{self, Tokens},
@@ -9,7 +11,7 @@ use crate::{
     db,
     error::Error,
     fast_route::{FastRoute, FastRoutes},
-    middleware,
+    middleware, openapi,
     server::Server,
     state::AppState,
     telemetry, welcome,
@@ -41,12 +43,23 @@ use crate::{
 /// # }
 /// ```
 #[must_use = "an App does nothing until `run` is awaited"]
-#[derive(Debug)]
 pub struct App {
     config: Config,
     state: AppState,
     routes: Router,
+    document: OpenApi,
     fast_routes: Vec<FastRoute>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("routes", &self.routes)
+            .field("fast_routes", &self.fast_routes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -84,6 +97,7 @@ impl App {
         let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
         Ok(Self {
             routes: auth::routes(state.clone()),
+            document: openapi::document(),
             config,
             state,
             fast_routes: Vec::new(),
@@ -141,6 +155,47 @@ impl App {
         self
     }
 
+    /// Merges documented routes: their paths and schemas join the OpenAPI document at
+    /// `/api-docs/openapi.json`, their routes join the app as with [`App::router`].
+    ///
+    /// ```
+    /// use axum::Json;
+    /// use chopin_core::{App, Config};
+    /// use utoipa_axum::{router::OpenApiRouter, routes};
+    ///
+    /// /// The server's answer.
+    /// #[utoipa::path(get, path = "/answer", responses((status = 200, body = u32)))]
+    /// async fn answer() -> Json<u32> {
+    ///     Json(42)
+    /// }
+    ///
+    /// # async fn build() -> Result<(), chopin_core::Error> {
+    /// let app = App::with_config(Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?).await?;
+    /// let app = app.api_router(OpenApiRouter::new().routes(routes!(answer)));
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`App::router`].
+    #[track_caller]
+    pub fn api_router(mut self, router: OpenApiRouter) -> Self {
+        let (router, document) = router.split_for_parts();
+        self.document.merge(document);
+        self.router(router)
+    }
+
+    /// Merges a hand-written or derived (`#[derive(utoipa::OpenApi)]`) document into the
+    /// app's: its paths, components and tags join Chopin's, and its `info` (title,
+    /// version: by default your crate's name and version) replaces Chopin's placeholder.
+    pub fn openapi(mut self, document: OpenApi) -> Self {
+        self.document.info = document.info.clone();
+        self.document.merge(document);
+        self
+    }
+
     /// Registers a fast route: in both modes `GET` and `HEAD` on its path are answered
     /// before the router and its middleware; other methods reach the router, where the
     /// route is also registered so they get a `405` with `Allow`.
@@ -163,12 +218,18 @@ impl App {
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
-        let routes = Self::assemble(self.routes, &self.config);
+        let routes = Self::assemble(self.routes, self.document, &self.fast_routes, &self.config);
         Router::new().fallback_service(middleware::wrap(routes, &self.config))
     }
 
-    /// Your routes, then the welcome page and the JSON 404 as the fallback.
-    fn assemble(routes: Router, config: &Config) -> Router {
+    /// Your routes, the API docs, then the welcome page and the JSON 404 as the fallback.
+    fn assemble(
+        routes: Router,
+        document: OpenApi,
+        fast_routes: &[FastRoute],
+        config: &Config,
+    ) -> Router {
+        let routes = openapi::mount(routes, document, fast_routes);
         welcome::fallback(routes, config.mode)
     }
 
@@ -179,7 +240,7 @@ impl App {
     ///
     /// If the host does not resolve or the address cannot be bound (e.g. in use).
     pub async fn bind(self) -> Result<Server, Error> {
-        let router = Self::assemble(self.routes, &self.config);
+        let router = Self::assemble(self.routes, self.document, &self.fast_routes, &self.config);
         let cors = self.config.cors_origins != CorsOrigins::None;
         let fast_routes = FastRoutes::new(self.fast_routes, cors);
         Server::bind(self.config, router, fast_routes).await

@@ -110,6 +110,16 @@ impl FastRoute {
     }
 
     /// The axum route: `GET` and `HEAD` answered, other methods `405` with `Allow`.
+    /// The `Content-Type` it answers with.
+    pub(crate) fn content_type(&self) -> &str {
+        self.content_type.to_str().unwrap_or_default()
+    }
+
+    /// The body it answers with.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     pub(crate) fn method_router(&self) -> MethodRouter {
         let route = self.clone();
         get(move || {

@@ -26,6 +26,8 @@
 //!   panic → 500, body limit), the same in both modes.
 //! - `server`: [`Server`], binding, both modes' serving loops, the performance-mode
 //!   request path and graceful shutdown.
+//! - `openapi`: the OpenAPI 3.1 document at `/api-docs/openapi.json` and the offline
+//!   Swagger UI page at `/api-docs`.
 //! - `welcome`: the `GET /` welcome document.
 //! - `telemetry`: the log subscriber.
 
@@ -44,6 +46,7 @@ mod db;
 mod error;
 mod fast_route;
 mod middleware;
+mod openapi;
 mod server;
 mod state;
 mod telemetry;
@@ -61,3 +64,7 @@ pub use server::Server;
 /// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
 pub use sqlx;
 pub use state::AppState;
+/// The utoipa version of Chopin's OpenAPI document, for `#[utoipa::path]` and schemas.
+pub use utoipa;
+/// Routers that document themselves, for [`App::api_router`].
+pub use utoipa_axum;

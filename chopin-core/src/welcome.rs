@@ -11,23 +11,56 @@ use axum::{
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 
-use crate::{api_error::ApiError, config::ServerMode};
+use serde::Serialize;
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{ContentBuilder, PathItem},
+};
 
-/// Where the API docs are served.
-pub(crate) const DOCS_PATH: &str = "/api-docs";
+use crate::{
+    api_error::ApiError,
+    config::ServerMode,
+    openapi::{self, DOCS_PATH},
+};
+
+/// What `GET /` answers.
+#[derive(Serialize, ToSchema)]
+struct Welcome {
+    #[schema(example = "chopin")]
+    framework: &'static str,
+    #[schema(example = "0.1.0")]
+    version: &'static str,
+    /// `standard` or `performance`.
+    #[schema(example = "standard")]
+    mode: &'static str,
+    /// Where the API docs are.
+    #[schema(example = "/api-docs")]
+    docs: &'static str,
+}
+
+/// `GET` and `HEAD /` for the OpenAPI document (a fallback is not a route utoipa sees).
+pub(crate) fn documentation() -> PathItem {
+    openapi::get_and_head(
+        "Welcome document",
+        "Framework, version, mode and docs path",
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Welcome::schema()))
+            .build(),
+    )
+}
 
 /// Sets the fallback of `routes`: your `/` (if any) wins, since fallbacks only see
 /// requests no route matched.
 pub(crate) fn fallback(routes: Router, mode: ServerMode) -> Router {
-    let welcome = Bytes::from(
-        serde_json::json!({
-            "framework": "chopin",
-            "version": env!("CARGO_PKG_VERSION"),
-            "mode": mode.as_str(),
-            "docs": DOCS_PATH,
-        })
-        .to_string(),
-    );
+    let welcome = Welcome {
+        framework: "chopin",
+        version: env!("CARGO_PKG_VERSION"),
+        mode: mode.as_str(),
+        docs: DOCS_PATH,
+    };
+    // A struct of four strings always serialises.
+    let welcome = Bytes::from(serde_json::to_vec(&welcome).unwrap_or_default());
     routes.fallback(move |method: Method, uri: Uri| {
         let response = answer(&welcome, &method, &uri);
         async move { response }

@@ -342,3 +342,86 @@ async fn host_names_resolve() {
     assert_eq!(response.status(), 200);
     server.shutdown().await.unwrap();
 }
+
+/// A documented user route, as `App::api_router` takes it.
+#[utoipa::path(get, path = "/books/count", tag = "books", responses((status = 200, body = u64)))]
+async fn book_count() -> axum::Json<u64> {
+    axum::Json(3)
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_mounted_route() {
+    #[derive(utoipa::OpenApi)]
+    #[openapi(info(title = "Bookshop", version = "2.1.0"))]
+    struct BookshopApi;
+
+    let app = common::app(config())
+        .await
+        .api_router(
+            utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(book_count)),
+        )
+        .openapi(<BookshopApi as utoipa::OpenApi>::openapi());
+    let server = start_app(app).await;
+    let doc: Value = client()
+        .get(server.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], "Bookshop");
+    assert_eq!(doc["info"]["version"], "2.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        [
+            "/",
+            "/api/auth/login",
+            "/api/auth/me",
+            "/api/auth/signup",
+            "/books/count",
+            "/json",
+            "/plaintext"
+        ]
+    );
+    let signup = &paths["/api/auth/signup"]["post"];
+    assert_eq!(
+        signup["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SignupRequest"
+    );
+    for status in ["201", "400", "409", "413", "415", "422", "503"] {
+        assert!(
+            signup["responses"][status].is_object(),
+            "signup documents {status}"
+        );
+    }
+    assert_eq!(
+        paths["/api/auth/me"]["get"]["security"],
+        json!([{"bearer": []}])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    );
+    let error = &doc["components"]["schemas"]["Error"];
+    assert_eq!(error["required"], json!(["error", "message", "status"]));
+    assert_eq!(
+        paths["/json"]["get"]["responses"]["200"]["content"]["application/json"]["example"],
+        json!({"message": "Hello, World!"})
+    );
+    assert!(paths["/plaintext"]["head"].is_object());
+
+    // The documented route is served too, through the middleware.
+    let response = client()
+        .get(server.url("/books/count"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("x-request-id"));
+    assert_eq!(response.text().await.unwrap(), "3");
+    server.shutdown().await.unwrap();
+}

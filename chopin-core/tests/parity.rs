@@ -158,6 +158,15 @@ fn cases() -> Vec<Case> {
             Body,
         ),
         one("handler panic", get("/panic"), Body),
+        one("API document", get("/api-docs/openapi.json"), Body),
+        one("API docs page", get("/api-docs"), Body),
+        one("API docs page with slash", get("/api-docs/"), Body),
+        one(
+            "API docs script",
+            get("/api-docs/swagger-initializer.js"),
+            Body,
+        ),
+        one("API docs unknown file", get("/api-docs/nope.js"), Body),
         one("signup", json_post("/api/auth/signup", SIGNUP), Body),
         one("signup again", json_post("/api/auth/signup", SIGNUP), Body),
         one(
@@ -244,9 +253,12 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// What the auth cases must answer, besides answering alike.
-fn auth_status(case: &str) -> Option<&'static str> {
+/// What the auth and docs cases must answer, besides answering alike.
+fn expected_status(case: &str) -> Option<&'static str> {
     Some(match case {
+        "API document" | "API docs page with slash" | "API docs script" => "200",
+        "API docs page" => "303",
+        "API docs unknown file" => "404",
         "signup" => "201",
         "signup again" => "409",
         "signup with invalid fields" => "422",
@@ -383,7 +395,7 @@ async fn both_modes_answer_every_request_the_same() {
                 expected.len(),
                 case.steps.iter().map(|s| s.expect.len()).sum::<usize>()
             );
-            if let Some(code) = auth_status(case.name) {
+            if let Some(code) = expected_status(case.name) {
                 assert_eq!(
                     expected[0].status_line.split(' ').nth(1),
                     Some(code),

@@ -4,33 +4,55 @@ use std::borrow::Cow;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{AuthUser, password, user};
 use crate::{api_error::ApiError, state::AppState};
 
+// The rules below are also the request schema in the OpenAPI document: keep both in step
+// (the contract test sends schema-valid and schema-invalid bodies).
 const PASSWORD_MIN_CHARS: usize = 8;
 /// Hashing cost grows with length; nobody types more.
-const PASSWORD_MAX_BYTES: usize = 1024;
+const PASSWORD_MAX_CHARS: usize = 256;
 const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 const EMAIL_MAX_BYTES: usize = 254;
+const EMAIL_LOCAL_MAX_BYTES: usize = 64;
 
-#[derive(Deserialize)]
+/// A new account.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct SignupRequest {
+    /// Stored lower-cased; unique.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+        example = "ada@example.com"
+    )]
     email: String,
+    /// Unique regardless of case.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$", example = "ada")]
     username: String,
+    #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     password: String,
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "correct horse battery")]
     password: String,
 }
 
-#[derive(Serialize)]
+/// An access token and whom it is for.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
+    /// Send it as `Authorization: Bearer <access_token>`.
     access_token: String,
+    #[schema(pattern = "^Bearer$", example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(minimum = 0, example = 86400)]
     expires_in: u64,
     user: user::User,
 }
@@ -44,14 +66,29 @@ fn token_response(state: &AppState, user: user::User) -> Result<Json<TokenRespon
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup",
+    tag = "auth",
+    summary = "Create an account",
+    request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Account created", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = ApiError),
+        (status = 409, description = "Email or username taken", body = ApiError),
+        (status = 413, description = "Body over the size limit", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+        (status = 422, description = "Missing or invalid fields", body = ApiError),
+        (status = 503, description = "Database unavailable", body = ApiError),
+    )
+)]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     Json(request): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
-    let email = request.email.trim().to_lowercase();
-    let username = request.username.trim();
+    let username = request.username.as_str();
     let mut invalid: Vec<(&'static str, Cow<'static, str>)> = Vec::new();
-    if let Err(message) = check_email(&email) {
+    if let Err(message) = check_email(&request.email) {
         invalid.push(("email", message.into()));
     }
     if let Err(message) = check_username(username) {
@@ -63,6 +100,7 @@ pub(crate) async fn signup(
     if !invalid.is_empty() {
         return Err(ApiError::validation(invalid));
     }
+    let email = request.email.to_lowercase();
     let hash = password::hash(request.password).await?;
     let user = user::insert(state.db(), &email, username, &hash)
         .await
@@ -86,6 +124,22 @@ fn duplicate_or(error: sqlx::Error) -> ApiError {
     error.into()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    summary = "Get a token for an account",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = ApiError),
+        (status = 401, description = "Wrong email or password", body = ApiError),
+        (status = 413, description = "Body over the size limit", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+        (status = 422, description = "Missing fields", body = ApiError),
+        (status = 503, description = "Database unavailable", body = ApiError),
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
@@ -102,19 +156,33 @@ pub(crate) async fn login(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    summary = "The signed-in user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user the token is for", body = user::User),
+        (status = 401, description = "Missing, invalid or expired token, or deactivated account", body = ApiError),
+        (status = 503, description = "Database unavailable", body = ApiError),
+    )
+)]
 pub(crate) async fn me(user: AuthUser) -> Json<user::User> {
     Json(user.0)
 }
 
 fn check_email(email: &str) -> Result<(), &'static str> {
+    let label =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let shape = email.len() <= EMAIL_MAX_BYTES
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
+            (1..=EMAIL_LOCAL_MAX_BYTES).contains(&local.len())
+                && local
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b))
                 && domain.contains('.')
-                && domain.split('.').all(|label| !label.is_empty())
+                && domain.split('.').all(label)
         });
     if shape {
         Ok(())
@@ -140,10 +208,11 @@ fn check_username(username: &str) -> Result<(), &'static str> {
 }
 
 fn check_password(password: &str) -> Result<(), Cow<'static, str>> {
-    if password.chars().count() < PASSWORD_MIN_CHARS {
+    let chars = password.chars().count();
+    if chars < PASSWORD_MIN_CHARS {
         Err(format!("must be at least {PASSWORD_MIN_CHARS} characters long").into())
-    } else if password.len() > PASSWORD_MAX_BYTES {
-        Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes long").into())
+    } else if chars > PASSWORD_MAX_CHARS {
+        Err(format!("must be at most {PASSWORD_MAX_CHARS} characters long").into())
     } else {
         Ok(())
     }
@@ -155,7 +224,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        for good in ["a@b.co", "first.last+tag@mail.example.org"] {
+        for good in ["a@b.co", "first.last+tag@mail.example.org", "A%b@x-y.Z0"] {
             assert_eq!(check_email(good), Ok(()), "{good}");
         }
         for bad in [
@@ -179,6 +248,7 @@ mod tests {
     fn passwords() {
         assert!(check_password("1234567").is_err());
         assert!(check_password("12345678").is_ok());
-        assert!(check_password(&"x".repeat(1025)).is_err());
+        assert!(check_password(&"é".repeat(256)).is_ok());
+        assert!(check_password(&"x".repeat(257)).is_err());
     }
 }

@@ -12,7 +12,7 @@
 //! minimum [`Role`].
 
 mod extract;
-mod handlers;
+pub(crate) mod handlers;
 mod password;
 mod token;
 mod user;
@@ -28,6 +28,10 @@ pub use self::{
     user::{Role, User},
 };
 use crate::state::AppState;
+
+/// Name of the bearer-token security scheme in the OpenAPI document (the handlers'
+/// `security(("bearer" = []))` must say the same).
+pub(crate) const BEARER: &str = "bearer";
 
 /// The auth routes, ready to merge.
 pub(crate) fn routes(state: AppState) -> Router {

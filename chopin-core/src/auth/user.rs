@@ -4,11 +4,14 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, any::AnyRow};
+use utoipa::ToSchema;
 
 use crate::db::Db;
 
 /// What a user may do; each role includes the ones below it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Every new account.
@@ -50,17 +53,19 @@ impl FromStr for Role {
 }
 
 /// A user as the API shows it: never the password hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     /// Database id, also the token's `sub`.
     pub id: i64,
     /// Lower-cased email address, unique.
+    #[schema(example = "ada@example.com")]
     pub email: String,
     /// Unique regardless of case.
     pub username: String,
     /// See [`Role`].
     pub role: Role,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime, example = "2026-11-27T09:30:00Z")]
     pub created_at: String,
 }
 

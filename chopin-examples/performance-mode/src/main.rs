@@ -3,7 +3,11 @@
 //! Run with: `cargo run -p chopin-performance-mode`
 //! (`SERVER_MODE=performance cargo run -p chopin-performance-mode --release` for speed).
 
+use axum::{Json, extract::Query};
 use chopin_core::{App, FastRoute};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[tokio::main]
 async fn main() -> Result<(), chopin_core::Error> {
@@ -11,6 +15,8 @@ async fn main() -> Result<(), chopin_core::Error> {
         .await?
         .fast_route(FastRoute::json("/json", r#"{"message":"Hello, World!"}"#))
         .fast_route(FastRoute::text("/plaintext", "Hello, World!"))
+        // A router route that documents itself in /api-docs.
+        .api_router(OpenApiRouter::new().routes(routes!(hello)))
         .bind()
         .await?;
 
@@ -21,4 +27,34 @@ async fn main() -> Result<(), chopin_core::Error> {
     println!("   → API docs: http://{addr}/api-docs");
 
     server.run().await
+}
+
+#[derive(Deserialize, IntoParams)]
+struct HelloQuery {
+    /// Whom to greet; "World" when absent.
+    name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Greeting {
+    #[schema(example = "Hello, Ada!")]
+    message: String,
+}
+
+/// A greeting, through the router and its middleware.
+#[utoipa::path(
+    get,
+    path = "/api/hello",
+    tag = "example",
+    params(HelloQuery),
+    responses(
+        (status = 200, description = "The greeting", body = Greeting),
+        (status = 400, description = "Malformed query string", body = chopin_core::ApiError),
+    )
+)]
+async fn hello(Query(query): Query<HelloQuery>) -> Json<Greeting> {
+    let name = query.name.as_deref().unwrap_or("World");
+    Json(Greeting {
+        message: format!("Hello, {name}!"),
+    })
 }

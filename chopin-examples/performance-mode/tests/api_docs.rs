@@ -1,0 +1,226 @@
+//! `/api-docs` of the running example: the page renders in headless Chromium with every
+//! other host unreachable, and the document holds up against schemathesis.
+//!
+//! Chromium and schemathesis are found on `PATH`, in `CHROMIUM` / `SCHEMATHESIS`, or (for
+//! schemathesis) in `target/schemathesis-venv`; `bash .ci/deps` installs both.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::{get, server_url, start, terminate};
+
+/// `target/`, where test artifacts go.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target/tmp has a parent")
+        .to_owned()
+}
+
+fn find_tool(env_var: &str, candidates: &[PathBuf], install: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    candidates
+        .iter()
+        .flat_map(|c| {
+            if c.is_absolute() {
+                vec![c.clone()]
+            } else {
+                on_path.iter().map(|dir| dir.join(c)).collect()
+            }
+        })
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{} not found (tried {env_var} and {candidates:?}): this test needs it. \
+                 Install it with `{install}`, or run `bash .ci/deps`.",
+                candidates[0].display()
+            )
+        })
+}
+
+fn chromium() -> PathBuf {
+    find_tool(
+        "CHROMIUM",
+        &[
+            "chromium".into(),
+            "chromium-browser".into(),
+            "google-chrome".into(),
+        ],
+        "apt-get install -y chromium",
+    )
+}
+
+fn schemathesis() -> PathBuf {
+    find_tool(
+        "SCHEMATHESIS",
+        &[
+            target_dir().join("schemathesis-venv/bin/schemathesis"),
+            "schemathesis".into(),
+        ],
+        "python3 -m venv target/schemathesis-venv && target/schemathesis-venv/bin/pip install schemathesis",
+    )
+}
+
+/// Headless Chromium that can reach 127.0.0.1 and nothing else.
+fn headless(profile: &Path) -> Command {
+    let mut command = Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            // Any other host fails to resolve: a CDN asset would be missing.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000",
+            "--window-size=1280,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+#[test]
+fn docs_page_renders_offline_in_headless_chromium() {
+    let (mut child, banner) = start(&[]);
+    let url = server_url(&banner);
+    let docs = banner[3]
+        .strip_prefix("   → API docs: ")
+        .expect("docs line")
+        .to_owned();
+    let profile = tempdir("chromium-profile");
+
+    let output = headless(&profile)
+        .arg("--dump-dom")
+        .arg(&docs)
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&output.stdout);
+    for operation in [
+        r#"data-path="/api/auth/signup""#,
+        r#"data-path="/api/auth/login""#,
+        r#"data-path="/api/auth/me""#,
+        r#"data-path="/api/hello""#,
+        r#"data-path="/json""#,
+    ] {
+        assert!(
+            dom.contains(operation),
+            "the rendered page lists {operation}; DOM ({} bytes):\n{}\nstderr:\n{}",
+            dom.len(),
+            dom.chars().take(2000).collect::<String>(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(dom.contains("Chopin application"), "the title renders");
+
+    let screenshot = target_dir().join("test-artifacts/api-docs.png");
+    std::fs::create_dir_all(screenshot.parent().expect("dir")).expect("artifact dir");
+    let _ = std::fs::remove_file(&screenshot);
+    let status = headless(&profile)
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(&docs)
+        .output()
+        .expect("run chromium")
+        .status;
+    assert!(status.success());
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "a PNG at {}",
+        screenshot.display()
+    );
+    assert!(
+        png.len() > 20_000,
+        "a rendered page, not a blank one: {} bytes",
+        png.len()
+    );
+
+    // Offline by construction too: the page and its scripts name no other host.
+    for asset in ["/api-docs/", "/api-docs/swagger-initializer.js"] {
+        let (status, text) = get(&format!("{url}{asset}"));
+        assert_eq!(status, 200, "{asset}");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{asset}: {text}"
+        );
+    }
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn the_document_holds_against_schemathesis() {
+    // The example as a user starts it: SQLite file in its working directory.
+    let (mut child, banner) = start(&[]);
+    let url = server_url(&banner);
+    let (status, document) = get(&format!("{url}/api-docs/openapi.json"));
+    assert_eq!(status, 200);
+    assert!(document.contains(r#""openapi":"3.1.0""#), "{document}");
+
+    let token = signup_token(&url);
+    let output = Command::new(schemathesis())
+        .arg("run")
+        .arg(format!("{url}/api-docs/openapi.json"))
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "150",
+            "--max-failures",
+            "20",
+        ])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run schemathesis");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("No issues found"), "{report}");
+    assert!(terminate(&mut child).success());
+}
+
+fn signup_token(url: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client")
+            .post(format!("{url}/api/auth/signup"))
+            .json(&serde_json::json!({
+                "email": "contract@example.com",
+                "username": "contract",
+                "password": "correct horse battery",
+            }))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["access_token"].as_str().expect("token").to_owned()
+    })
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
