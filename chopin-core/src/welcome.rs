@@ -6,6 +6,7 @@
 
 use axum::{
     Router,
+    body::Body,
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
@@ -73,14 +74,13 @@ fn answer(welcome: &Bytes, method: &Method, uri: &Uri) -> Response {
             .into_response();
     }
     if *method == Method::GET || *method == Method::HEAD {
-        return (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            welcome.clone(),
-        )
-            .into_response();
+        // Built directly: `(headers, Bytes)` would set a content type and then replace it.
+        let mut response = Response::new(Body::from(welcome.clone()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return response;
     }
     (
         StatusCode::METHOD_NOT_ALLOWED,

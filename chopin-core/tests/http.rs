@@ -240,6 +240,28 @@ async fn body_over_the_limit_is_a_413() {
         .await
         .unwrap();
     json_error(large, 413, "payload_too_large").await;
+
+    // Without Content-Length (chunked), the limit applies while the body is read.
+    let chunked = |len: usize| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let half = "a".repeat(len / 2);
+        let request = format!(
+            "POST /echo HTTP/1.1\r\nHost: test\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {n:x}\r\n{half}\r\n{n:x}\r\n{half}\r\n0\r\n\r\n",
+            n = half.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let small = chunked(1024).await;
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    assert!(small.ends_with("\r\n\r\n1024"), "{small}");
+    let large = chunked(4096).await;
+    assert!(large.starts_with("HTTP/1.1 413"), "{large}");
+    assert!(large.contains(r#""error":"payload_too_large""#), "{large}");
     server.shutdown().await.unwrap();
 }
 

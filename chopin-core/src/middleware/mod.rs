@@ -9,38 +9,42 @@
 //!    enables `debug` at startup: at the default level it would log nothing and cost
 //!    a boxed body and two clock reads per request;
 //! 3. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
-//! 4. request timeout (`408`), unless disabled;
-//! 5. panic → `500`, the server keeps serving;
-//! 6. request body limit (`413`).
+//! 4. request timeout (`408`), unless disabled ([`timeout`]: no timer until a request
+//!    waits);
+//! 5. panic → `500`, the server keeps serving ([`catch_panic`]);
+//! 6. request body limit (`413`; [`body_limit`]: only bodies of unknown length are
+//!    wrapped).
 
+mod body_limit;
+mod catch_panic;
 mod json_errors;
 pub(crate) mod request_id;
+mod timeout;
 
-use std::{any::Any, convert::Infallible};
+use std::convert::Infallible;
 
 use axum::{
     BoxError, Router,
     body::{Body, HttpBody},
     extract::DefaultBodyLimit,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
+use http::{Method, Request, header};
 use tower::{Service, ServiceBuilder};
 use tower_http::{
-    catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
-    timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use tracing::Level;
 
-use self::request_id::{RequestIdLayer, X_REQUEST_ID};
-use crate::{
-    api_error::ApiError,
-    config::{Config, CorsOrigins},
+use self::{
+    body_limit::BodyLimitLayer,
+    catch_panic::CatchPanicLayer,
+    request_id::{RequestIdLayer, X_REQUEST_ID},
+    timeout::TimeoutLayer,
 };
+use crate::config::{Config, CorsOrigins};
 
 /// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -86,16 +90,10 @@ pub(crate) fn wrap(
                 .layer(trace)
                 .into_inner()
         }))
-        // One body type below, so the optional trace layer's two arms agree.
-        .map_response(boxed_body)
         .option_layer(cors(&config.cors_origins))
-        .option_layer(
-            config
-                .request_timeout
-                .map(|t| TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, t)),
-        )
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .option_layer(config.request_timeout.map(TimeoutLayer::new))
+        .layer(CatchPanicLayer)
+        .layer(BodyLimitLayer::new(config.body_limit))
         .service(router)
 }
 
@@ -131,14 +129,4 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, X_REQUEST_ID])
             .expose_headers([X_REQUEST_ID]),
     )
-}
-
-fn panic_response(panic: Box<dyn Any + Send + 'static>) -> axum::response::Response {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    tracing::error!(panic = detail, "handler panicked");
-    ApiError::internal().into_response()
 }
