@@ -19,7 +19,7 @@ use axum::{
     routing::{MethodRouter, get},
 };
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, header};
+use http::{HeaderMap, HeaderValue, Method, Request, header};
 use http_body_util::Full;
 
 use crate::middleware::request_id::X_REQUEST_ID;
@@ -39,6 +39,9 @@ pub struct FastRoute {
     path: &'static str,
     content_type: HeaderValue,
     body: Bytes,
+    /// `Content-Type` and `Server`, hashed once here: cloning the map per response
+    /// costs less than inserting into a new one.
+    headers: HeaderMap,
 }
 
 const SERVER: HeaderValue = HeaderValue::from_static("chopin");
@@ -59,10 +62,14 @@ impl FastRoute {
             "fast route path {path:?} must be a static path starting with '/' \
              (no parameters, wildcards, query or whitespace)"
         );
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(header::CONTENT_TYPE, content_type.clone());
+        headers.insert(header::SERVER, SERVER);
         Self {
             path,
             content_type,
             body: body.into(),
+            headers,
         }
     }
 
@@ -156,12 +163,9 @@ impl FastRoutes {
         // hyper adds Content-Length from the body and its per-thread cached Date, and
         // drops the body of a HEAD response.
         let mut response = http::Response::new(Full::new(route.body.clone()));
-        let headers = response.headers_mut();
-        headers.reserve(3);
-        headers.insert(header::CONTENT_TYPE, route.content_type.clone());
-        headers.insert(header::SERVER, SERVER);
+        *response.headers_mut() = route.headers.clone();
         if let Some(id) = request.headers().get(X_REQUEST_ID) {
-            headers.insert(X_REQUEST_ID, id.clone());
+            response.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
         Some(response)
     }
