@@ -92,7 +92,17 @@ impl App {
                  tokens will not survive a restart. Set JWT_SECRET before deploying."
             );
         }
+        if !config.jwt_secret.is_generated()
+            && config.jwt_secret.as_bytes().len() < crate::config::defaults::JWT_SECRET_MIN_LEN
+        {
+            tracing::warn!(
+                "JWT_SECRET is shorter than {} bytes: fine for development, refused when \
+                 ENVIRONMENT=production",
+                crate::config::defaults::JWT_SECRET_MIN_LEN
+            );
+        }
         let pool = db::connect(&config).await?;
+        auth::prepare().await?;
         db::run_framework_migrations(&pool, &config.database_url).await?;
         let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
         Ok(Self {

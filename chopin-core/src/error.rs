@@ -48,7 +48,13 @@ enum ErrorKind {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("{which} migration failed and was rolled back: {source}")]
-    Migration {
+    MigrationRolledBack {
+        which: &'static str,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("{which} migrations cannot be applied to this database: {source}")]
+    MigrationRefused {
         which: &'static str,
         #[source]
         source: sqlx::migrate::MigrateError,
@@ -110,8 +116,16 @@ impl Error {
         })
     }
 
+    /// `which` is `chopin` or `application`.
     pub(crate) fn migration(which: &'static str, source: sqlx::migrate::MigrateError) -> Self {
-        Self::new(ErrorKind::Migration { which, source })
+        // Only a migration that ran and failed was rolled back; the other errors (changed,
+        // missing, out-of-order migrations) stop before anything runs.
+        Self::new(match source {
+            sqlx::migrate::MigrateError::ExecuteMigration(..) => {
+                ErrorKind::MigrationRolledBack { which, source }
+            }
+            source => ErrorKind::MigrationRefused { which, source },
+        })
     }
 
     pub(crate) fn serve(source: io::Error) -> Self {
@@ -133,7 +147,9 @@ impl Error {
     pub fn is_database(&self) -> bool {
         matches!(
             *self.inner,
-            ErrorKind::Database { .. } | ErrorKind::Migration { .. }
+            ErrorKind::Database { .. }
+                | ErrorKind::MigrationRolledBack { .. }
+                | ErrorKind::MigrationRefused { .. }
         )
     }
 

@@ -303,6 +303,20 @@ async fn wrong_password_and_unknown_email_look_alike(url: String) {
         wrong.push(ta);
         unknown.push(tb);
     }
+    // Addresses and passwords no signup accepts are refused alike, never a 500.
+    for (email, password) in [
+        ("a\u{0}b@example.com", "not the password"),
+        ("cy@example.com", "short"),
+        ("cy@example.com", &"x".repeat(2000)),
+    ] {
+        let (status, body) = post(
+            &server,
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
     wrong.sort();
     unknown.sort();
     let ratio = unknown[2].as_secs_f64() / wrong[2].as_secs_f64();
@@ -375,6 +389,27 @@ async fn tokens_are_rejected_unless_valid(url: String) {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {body}");
         assert_eq!(body["error"], "unauthorized", "{case}: {body}");
     }
+    // 5 s of leeway for clocks that differ: a token 2 s past `exp` passes, 30 s does not.
+    let just_expired = format!(
+        "Bearer {}",
+        token(Algorithm::HS256, SECRET, &id, now - 600, now - 2)
+    );
+    assert_eq!(
+        get_with(&server, "/api/auth/me", Some(&just_expired))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let expired_30s = format!(
+        "Bearer {}",
+        token(Algorithm::HS256, SECRET, &id, now - 600, now - 30)
+    );
+    assert_eq!(
+        get_with(&server, "/api/auth/me", Some(&expired_30s))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
     let (_, body) = get_with(&server, "/api/auth/me", Some("Bearer x")).await;
     assert!(body["message"].as_str().unwrap().contains("invalid"));
     let expired = rejected[5].1.as_deref();
@@ -687,6 +722,23 @@ async fn a_failed_migration_stops_startup_and_leaves_nothing(url: String) {
         "{message}"
     );
     assert!(message.contains("migration 2"), "{message}");
+    // Editing an applied migration is refused before anything runs.
+    let edited = Migrator::with_migrations(vec![migration(
+        1,
+        "CREATE TABLE notes (id BIGINT PRIMARY KEY, edited TEXT)",
+    )]);
+    let error = App::with_config(config(&url))
+        .await
+        .expect("app")
+        .migrate(&edited)
+        .await
+        .expect_err("migration 1 was changed");
+    assert!(
+        error
+            .to_string()
+            .starts_with("application migrations cannot be applied to this database"),
+        "{error}"
+    );
     assert!(
         sqlx::query("SELECT 1 FROM notes")
             .fetch_all(&db)

@@ -14,6 +14,9 @@ use crate::{api_error::ApiError, state::AppState};
 const PASSWORD_MIN_CHARS: usize = 8;
 /// Hashing cost grows with length; nobody types more.
 const PASSWORD_MAX_CHARS: usize = 256;
+/// 256 characters of at most 4 bytes: longer is never a valid password, and is not
+/// hashed on login.
+const PASSWORD_MAX_BYTES: usize = 4 * PASSWORD_MAX_CHARS;
 const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 const EMAIL_MAX_BYTES: usize = 254;
 const EMAIL_LOCAL_MAX_BYTES: usize = 64;
@@ -145,7 +148,17 @@ pub(crate) async fn login(
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let email = request.email.trim().to_lowercase();
-    let account = user::by_email(state.db(), &email).await?;
+    // An address no signup could have made, or a password no signup could have set,
+    // cannot match: refuse it the same way without asking the database.
+    let plausible = check_email(&email).is_ok() && check_password(&request.password).is_ok();
+    let account = if plausible {
+        user::by_email(state.db(), &email).await?
+    } else {
+        None
+    };
+    if request.password.len() > PASSWORD_MAX_BYTES {
+        return Err(ApiError::unauthorized("invalid email or password"));
+    }
     // Unknown email, wrong password and deactivated account look alike, and all three
     // pay for one hash check.
     let hash = account.as_ref().map(|a| a.password_hash.clone());

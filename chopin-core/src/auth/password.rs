@@ -1,7 +1,13 @@
 //! argon2id password hashes, computed on the blocking pool: a hash takes tens of
 //! milliseconds of CPU, which would stall every connection on an async thread.
+//!
+//! At most one hash per core runs at a time (each takes 19 MiB): a burst of logins
+//! queues here, bounded by the request timeout, instead of starting hundreds of
+//! blocking threads and gigabytes of hashing memory.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
+
+use tokio::sync::Semaphore;
 
 use argon2::{
     Argon2,
@@ -55,9 +61,26 @@ fn dummy_hash() -> Result<&'static str, ApiError> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+});
+
+/// Computes the hash unknown emails are checked against, so the first such login costs
+/// no more than any other.
+pub(crate) async fn prepare() -> Result<(), ApiError> {
+    blocking(|| dummy_hash().map(drop)).await?
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    // The semaphore is never closed, so acquiring only waits.
+    let permit = HASHING.acquire().await.map_err(|_| ApiError::internal())?;
+    // Held by the hash itself: a request that times out does not free its slot early.
+    let work = move || {
+        let _permit = permit;
+        work()
+    };
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         tracing::error!(%error, "password hashing task failed");
         ApiError::internal()

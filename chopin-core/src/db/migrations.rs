@@ -6,8 +6,8 @@
 //! `chopin_`. Each migration runs in a transaction: a failing one leaves nothing behind.
 
 use sqlx::{
-    SqlSafeStr,
-    migrate::{Migration, MigrationType, Migrator},
+    Connection, SqlSafeStr,
+    migrate::{MigrateError, Migration, MigrationType, Migrator},
 };
 
 use super::{Backend, Db};
@@ -36,15 +36,26 @@ fn framework(backend: Backend) -> Migrator {
 pub(crate) async fn run_framework_migrations(db: &Db, url: &str) -> Result<(), Error> {
     let backend = Backend::of(url)
         .ok_or_else(|| Error::database(super::masked(url), "unsupported database URL scheme"))?;
-    framework(backend)
-        .run(db)
-        .await
-        .map_err(|e| Error::migration("chopin", e))
+    run(db, &framework(backend), "chopin").await
 }
 
 pub(crate) async fn run_app_migrations(db: &Db, migrator: &Migrator) -> Result<(), Error> {
-    migrator
-        .run(db)
+    run(db, migrator, "application").await
+}
+
+/// Runs `migrator` on one connection of the pool.
+async fn run(db: &Db, migrator: &Migrator, which: &'static str) -> Result<(), Error> {
+    let mut conn = db
+        .acquire()
         .await
-        .map_err(|e| Error::migration("application", e))
+        .map_err(|e| Error::migration(which, MigrateError::Execute(e)))?;
+    match migrator.run(&mut *conn).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // A run that fails keeps sqlx's migration lock (a PostgreSQL advisory lock
+            // held by this session); closing the connection releases it for the next try.
+            let _ = conn.detach().close().await;
+            Err(Error::migration(which, e))
+        }
+    }
 }

@@ -37,25 +37,39 @@ impl Backend {
     }
 }
 
-/// `url` with any password replaced by `***`, fit for logs and error messages.
+/// `url` with any password (`user:password@` or a `password=` parameter) replaced by
+/// `***`, fit for logs and error messages.
 pub(crate) fn masked(url: &str) -> String {
-    let Some(authority_start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[authority_start..]
-        .find('/')
-        .map_or(url.len(), |i| authority_start + i);
-    let authority = &url[authority_start..authority_end];
-    match authority.rfind('@').and_then(|at| {
-        authority[..at]
-            .find(':')
-            .map(|colon| (authority_start + colon + 1, authority_start + at))
-    }) {
-        Some((password_start, password_end)) => {
-            format!("{}***{}", &url[..password_start], &url[password_end..])
+    let mut url = url.to_owned();
+    if let Some(authority_start) = url.find("://").map(|i| i + 3) {
+        let authority_end = url[authority_start..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| authority_start + i);
+        let authority = &url[authority_start..authority_end];
+        if let Some((start, end)) = authority.rfind('@').and_then(|at| {
+            authority[..at]
+                .find(':')
+                .map(|colon| (authority_start + colon + 1, authority_start + at))
+        }) {
+            url.replace_range(start..end, "***");
         }
-        None => url.to_owned(),
     }
+    if let Some(query_start) = url.find('?') {
+        let mut from = query_start;
+        while let Some(found) = url[from..].find("password=") {
+            let start = from + found + "password=".len();
+            let preceded_by_separator =
+                matches!(url.as_bytes()[start - "password=".len() - 1], b'?' | b'&');
+            let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+            if preceded_by_separator {
+                url.replace_range(start..end, "***");
+                from = start + 3;
+            } else {
+                from = end;
+            }
+        }
+    }
+    url
 }
 
 /// Opens the pool (one connection up front, so a wrong URL fails at startup).
@@ -139,13 +153,21 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        // PostgreSQL: connection exceptions (08) and shutdown in progress (57P0x).
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| unavailable_code(&code)),
         _ => false,
+    }
+}
+
+/// PostgreSQL's five-character SQLSTATEs: connection exceptions (08) and shutdown in
+/// progress (57P0x). SQLite's numeric result codes: BUSY (5) and LOCKED (6), with their
+/// extended forms, after the busy timeout has run out.
+fn unavailable_code(code: &str) -> bool {
+    if code.len() == 5 {
+        code.starts_with("08") || code.starts_with("57P")
+    } else {
+        code.parse::<u32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
     }
 }
 
@@ -193,6 +215,28 @@ mod tests {
         );
         assert_eq!(masked("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(masked("sqlite:./app.db"), "sqlite:./app.db");
+        assert_eq!(
+            masked("postgres://db/app?user=app&password=s3cret&sslmode=disable"),
+            "postgres://db/app?user=app&password=***&sslmode=disable"
+        );
+        assert_eq!(
+            masked("postgres://u:p@db/app?password=x"),
+            "postgres://u:***@db/app?password=***"
+        );
+        assert_eq!(
+            masked("postgres://db/app?oldpassword=x"),
+            "postgres://db/app?oldpassword=x"
+        );
+    }
+
+    #[test]
+    fn unavailable_codes() {
+        for code in ["08006", "57P01", "5", "261", "6", "262"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "19", "2067", "1"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
     }
 
     #[test]

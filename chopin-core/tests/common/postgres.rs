@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL cluster per test binary: `initdb` into a temp dir, a free
-//! port, trust auth on 127.0.0.1 only, removed by a watchdog once the tests exit.
+//! port, trust auth (TCP on 127.0.0.1, and a Unix socket in a directory only its owner
+//! can enter), removed by a watchdog once the tests exit.
 //!
 //! Needs the server binaries (Debian: `apt-get install -y postgresql`, found under
 //! `/usr/lib/postgresql/*/bin`, or set `CHOPIN_PG_BIN`). Without them the tests fail
@@ -39,6 +40,8 @@ impl Cluster {
             // PostgreSQL refuses to run as root.
             run(Command::new("chown").arg("-R").arg("postgres:").arg(&dir));
         }
+        // The Unix socket lives here and trusts whoever reaches it: nobody else may.
+        run(Command::new("chmod").arg("700").arg(&dir));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
