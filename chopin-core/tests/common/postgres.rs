@@ -7,6 +7,7 @@
 //! and say so; they never skip.
 
 use std::{
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
@@ -33,6 +34,7 @@ impl Cluster {
     fn start() -> Self {
         let bin = find_bin();
         let as_postgres_user = is_root();
+        remove_abandoned(&bin);
         let dir = std::env::temp_dir().join(format!("chopin-pg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the cluster's temp dir");
@@ -152,11 +154,52 @@ impl Cluster {
         );
         Command::new("sh")
             .args(["-c", &script])
+            // Its own process group: Ctrl-C on `cargo test`, or a runner killing the
+            // test's group, must not take the watchdog along and leave the cluster running.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the cluster's cleanup watchdog");
+    }
+}
+
+/// Clusters of test processes that died before their watchdog started (killed during
+/// `initdb`, say): stopped and deleted.
+fn remove_abandoned(bin: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("chopin-pg-"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let data = entry.path().join("data");
+        if data.join("postmaster.pid").exists() {
+            let _ = Command::new(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "stop"])
+                .output();
+            // As root the server belongs to postgres: ask as that user too.
+            let _ = Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "stop"])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
