@@ -101,9 +101,8 @@ impl App {
                 crate::config::defaults::JWT_SECRET_MIN_LEN
             );
         }
-        let pool = db::connect(&config).await?;
+        let pool = db::open(&config).await?;
         auth::prepare().await?;
-        db::run_framework_migrations(&pool, &config.database_url).await?;
         let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
         Ok(Self {
             routes: auth::routes(state.clone()),

@@ -33,9 +33,7 @@ fn framework(backend: Backend) -> Migrator {
     migrator
 }
 
-pub(crate) async fn run_framework_migrations(db: &Db, url: &str) -> Result<(), Error> {
-    let backend = Backend::of(url)
-        .ok_or_else(|| Error::database(super::masked(url), "unsupported database URL scheme"))?;
+pub(super) async fn run_framework_migrations(db: &Db, backend: Backend) -> Result<(), Error> {
     run(db, &framework(backend), "chopin").await
 }
 

@@ -9,7 +9,7 @@ mod migrations;
 use http::StatusCode;
 use sqlx::{AnyConnection, Connection, Executor, any::AnyPoolOptions};
 
-pub(crate) use self::migrations::{run_app_migrations, run_framework_migrations};
+pub(crate) use self::migrations::run_app_migrations;
 use crate::{api_error::ApiError, config::Config, error::Error};
 
 /// The connection pool handed to your handlers through [`crate::AppState`].
@@ -72,8 +72,15 @@ pub(crate) fn masked(url: &str) -> String {
     url
 }
 
-/// Opens the pool (one connection up front, so a wrong URL fails at startup).
-pub(crate) async fn connect(config: &Config) -> Result<Db, Error> {
+/// Opens the pool (one connection up front, so a wrong URL fails at startup) and
+/// applies Chopin's migrations.
+pub(crate) async fn open(config: &Config) -> Result<Db, Error> {
+    let (pool, backend) = connect(config).await?;
+    migrations::run_framework_migrations(&pool, backend).await?;
+    Ok(pool)
+}
+
+async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
     sqlx::any::install_default_drivers();
     let url = config.database_url.as_str();
     let Some(backend) = Backend::of(url) else {
@@ -111,7 +118,7 @@ pub(crate) async fn connect(config: &Config) -> Result<Db, Error> {
         Backend::Postgres => url.to_owned(),
     };
     match options.connect(&url).await {
-        Ok(pool) => Ok(pool),
+        Ok(pool) => Ok((pool, backend)),
         // The pool only says it gave up; one direct attempt says why (refused, bad
         // password, unknown host, ...).
         Err(sqlx::Error::PoolTimedOut) => {
