@@ -147,6 +147,11 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    let refused = || ApiError::unauthorized("invalid email or password");
+    // Longer than any password a signup accepts: refused before costing a hash.
+    if request.password.len() > PASSWORD_MAX_BYTES {
+        return Err(refused());
+    }
     let email = request.email.trim().to_lowercase();
     // An address no signup could have made, or a password no signup could have set,
     // cannot match: refuse it the same way without asking the database.
@@ -156,16 +161,13 @@ pub(crate) async fn login(
     } else {
         None
     };
-    if request.password.len() > PASSWORD_MAX_BYTES {
-        return Err(ApiError::unauthorized("invalid email or password"));
-    }
     // Unknown email, wrong password and deactivated account look alike, and all three
     // pay for one hash check.
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     let matches = password::verify(request.password, hash).await?;
     match account {
         Some(account) if matches && account.active => token_response(&state, account.user),
-        _ => Err(ApiError::unauthorized("invalid email or password")),
+        _ => Err(refused()),
     }
 }
 

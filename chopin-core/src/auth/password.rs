@@ -26,11 +26,11 @@ pub(crate) async fn hash(password: String) -> Result<String, ApiError> {
 pub(crate) async fn verify(password: String, hash: Option<String>) -> Result<bool, ApiError> {
     blocking(move || {
         let known = hash.is_some();
-        let hash = match hash {
-            Some(hash) => hash,
-            None => dummy_hash()?.to_owned(),
+        let hash = match &hash {
+            Some(hash) => hash.as_str(),
+            None => dummy_hash()?,
         };
-        let parsed = PasswordHash::new(&hash).map_err(|error| {
+        let parsed = PasswordHash::new(hash).map_err(|error| {
             tracing::error!(%error, "stored password hash is malformed");
             ApiError::internal()
         })?;
