@@ -83,6 +83,12 @@ pub mod defaults {
     /// `431`. hyper's own default, so both modes draw the line at the same place
     /// (standard mode's `axum::serve` cannot be configured).
     pub const MAX_HEADER_BYTES: usize = 8192 + 4096 * 100;
+    /// Connections served at once per process.
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    /// 32 KiB request heads.
+    pub const REQUEST_HEAD_LIMIT: usize = 32 * 1024;
+    /// 30 seconds without the client reading.
+    pub const WRITE_TIMEOUT_SECS: u64 = 30;
 
     /// One worker per core the process may use.
     pub fn server_workers() -> usize {
@@ -278,6 +284,12 @@ pub struct Config {
     pub backlog: u32,
     /// `HEADER_READ_TIMEOUT_SECS` (performance mode). Default 10 s; `None` (`0`) disables.
     pub header_read_timeout: Option<Duration>,
+    /// `MAX_CONNECTIONS`.
+    pub max_connections: usize,
+    /// `REQUEST_HEAD_LIMIT`.
+    pub request_head_limit: usize,
+    /// `WRITE_TIMEOUT_SECS`.
+    pub write_timeout: Option<Duration>,
     /// `ENVIRONMENT`. Default `development`.
     pub environment: Environment,
     /// `DATABASE_URL`. Default `sqlite:./app.db`.
@@ -318,6 +330,9 @@ impl Default for Config {
             workers: defaults::server_workers(),
             backlog: defaults::SERVER_BACKLOG,
             header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
+            max_connections: defaults::MAX_CONNECTIONS,
+            request_head_limit: defaults::REQUEST_HEAD_LIMIT,
+            write_timeout: Some(Duration::from_secs(defaults::WRITE_TIMEOUT_SECS)),
             environment: Environment::default(),
             database_url: defaults::DATABASE_URL.to_owned(),
             database_max_connections: defaults::DATABASE_MAX_CONNECTIONS,
@@ -548,6 +563,9 @@ impl Config {
             workers,
             backlog,
             header_read_timeout,
+            max_connections: defaults::MAX_CONNECTIONS,
+            request_head_limit: defaults::REQUEST_HEAD_LIMIT,
+            write_timeout: Some(Duration::from_secs(defaults::WRITE_TIMEOUT_SECS)),
             environment,
             database_url,
             database_max_connections,

@@ -1,5 +1,5 @@
-//! Graceful drain for one performance-mode worker: on shutdown, every live connection is
-//! asked to close after its in-flight request, and the worker waits for them.
+//! Graceful drain: on shutdown, every live connection is told to close after its
+//! in-flight request, and the server waits for them.
 //!
 //! hyper-util's `GracefulShutdown` does the same by polling a `watch` receiver on every
 //! wake of every connection, which takes a lock each time. Here a connection registers
@@ -16,10 +16,9 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use hyper_util::server::graceful::GracefulConnection;
-use pin_project_lite::pin_project;
 use tokio::sync::Notify;
 
+/// One per server (standard mode) or per worker (performance mode).
 #[derive(Clone, Debug, Default)]
 pub(super) struct Drain {
     shared: Arc<Shared>,
@@ -50,24 +49,24 @@ impl Shared {
 }
 
 impl Drain {
-    /// Tracks `connection` until it completes or is dropped.
-    pub(super) fn watch<C: GracefulConnection>(&self, connection: C) -> Watched<C> {
+    /// Counts one more live connection until the returned signal is dropped. The signal
+    /// completes when the drain starts; the connection then finishes its in-flight
+    /// request and closes.
+    pub(super) fn enter(&self) -> Draining {
         let id = {
             let mut registry = self.shared.registry();
             registry.live += 1;
             registry.next_id += 1;
             registry.next_id
         };
-        Watched {
-            connection,
+        Draining {
             shared: Arc::clone(&self.shared),
             id,
             waker: None,
-            closing: false,
         }
     }
 
-    /// Asks every connection to close after its in-flight request and waits until all
+    /// Tells every connection to close after its in-flight request and waits until all
     /// have.
     pub(super) async fn shutdown(&self) {
         {
@@ -90,53 +89,86 @@ impl Drain {
     }
 }
 
-pin_project! {
-    pub(super) struct Watched<C> {
-        #[pin]
-        connection: C,
-        shared: Arc<Shared>,
-        id: u64,
-        waker: Option<Waker>,
-        closing: bool,
-    }
+/// A live connection's share of the drain: completes once the drain has started.
+#[derive(Debug)]
+pub(super) struct Draining {
+    shared: Arc<Shared>,
+    id: u64,
+    waker: Option<Waker>,
+}
 
-    impl<C> PinnedDrop for Watched<C> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+impl Future for Draining {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.shared.draining.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
+            // Registered under the lock `shutdown` takes, so no wake-up is missed.
             let mut registry = this.shared.registry();
-            registry.wakers.remove(this.id);
-            registry.live -= 1;
-            if registry.live == 0 && registry.draining {
-                this.shared.all_closed.notify_waiters();
+            if registry.draining {
+                return Poll::Ready(());
             }
+            registry.wakers.insert(this.id, cx.waker().clone());
+            this.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        let mut registry = self.shared.registry();
+        registry.wakers.remove(&self.id);
+        registry.live -= 1;
+        if registry.live == 0 && registry.draining {
+            self.shared.all_closed.notify_waiters();
         }
     }
 }
 
-impl<C: GracefulConnection> Future for Watched<C> {
-    type Output = C::Output;
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if !*this.closing {
-            let draining = if this.shared.draining.load(Ordering::Acquire) {
-                true
-            } else if this.waker.as_ref().is_none_or(|w| !w.will_wake(cx.waker())) {
-                // Registered under the lock `shutdown` takes, so no wake-up is missed.
-                let mut registry = this.shared.registry();
-                if !registry.draining {
-                    registry.wakers.insert(*this.id, cx.waker().clone());
-                    *this.waker = Some(cx.waker().clone());
-                }
-                registry.draining
-            } else {
-                false
-            };
-            if draining {
-                *this.closing = true;
-                this.connection.as_mut().graceful_shutdown();
-            }
-        }
-        this.connection.poll(cx)
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn shutdown_signals_live_connections_and_waits_for_them() {
+        let drain = Drain::default();
+        let signal = drain.enter();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let connection = tokio::spawn(async move {
+            signal.await;
+            closed_rx.await.ok();
+        });
+        let mut shutdown = std::pin::pin!(drain.shutdown());
+        // Still waiting: the connection has not closed yet.
+        assert!(futures_poll_once(shutdown.as_mut()).await.is_pending());
+        closed_tx.send(()).ok();
+        tokio::time::timeout(LIMIT, shutdown)
+            .await
+            .expect("drain completes once the connection closes");
+        connection.await.expect("connection task");
+    }
+
+    #[tokio::test]
+    async fn shutdown_without_connections_returns_at_once() {
+        tokio::time::timeout(LIMIT, Drain::default().shutdown())
+            .await
+            .expect("nothing to wait for");
+    }
+
+    async fn futures_poll_once<F: Future + Unpin>(future: F) -> Poll<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| {
+            let polled = Pin::new(future.as_mut().expect("polled once")).poll(cx);
+            Poll::Ready(polled)
+        })
+        .await
     }
 }

@@ -1,15 +1,20 @@
 //! Binding and serving. Both modes are functions of (bound listeners, router, shutdown).
 //!
 //! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
-//! - [`standard`]: `axum::serve` on one listener.
-//! - [`performance`]: per-core threads, runtimes and listeners serving hyper directly.
-//! - [`drain`]: asking a worker's connections to close at shutdown, and waiting for them.
+//! - [`connection`]: the connection policy both modes share: the connection cap, HTTP/1
+//!   or HTTP/2, head limit, timeouts, upgrades, drain.
+//! - [`io`]: the socket as hyper sees it (replayed first bytes, write timeout).
+//! - [`standard`]: one listener on the caller's multi-threaded runtime.
+//! - [`performance`]: per-core threads, runtimes and listeners, and their supervision.
+//! - [`drain`]: asking connections to close at shutdown, and waiting for them.
 //! - [`service`]: the request path of both modes, fast routes then the router.
-//! - [`timer`]: the coarse timer behind performance mode's header-read timeout.
+//! - [`timer`]: the coarse per-thread timer behind performance mode's timeouts.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
 mod bind;
+mod connection;
 mod drain;
+mod io;
 mod performance;
 mod service;
 mod signal;
@@ -19,8 +24,10 @@ mod timer;
 use std::{future::Future, net::SocketAddr};
 
 use axum::Router;
+use hyper_util::rt::TokioTimer;
+use tokio::sync::Semaphore;
 
-use self::service::ChopinService;
+use self::{connection::Http, service::ChopinService, timer::CoarseTimer};
 use crate::{
     config::{Config, ServerMode},
     error::Error,
@@ -118,10 +125,14 @@ impl Server {
         let drain = self.config.shutdown_timeout;
         let app = middleware::wrap(self.router, &self.config);
         let service = ChopinService::new(self.fast_routes, app);
+        // One cap for the whole process, whichever worker accepts.
+        let cap = std::sync::Arc::new(Semaphore::new(self.config.max_connections));
         match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
-                standard::serve(listener, service, shutdown, drain).await
+                let http = Http::new(&self.config, TokioTimer::new());
+                standard::serve(listener, service, http, cap, shutdown, drain).await;
+                Ok(())
             }
             Listeners::Performance(listeners) => {
                 tracing::info!(
@@ -130,11 +141,8 @@ impl Server {
                     workers = listeners.len(),
                     "listening"
                 );
-                let settings = performance::Settings {
-                    header_read_timeout: self.config.header_read_timeout,
-                    drain,
-                };
-                performance::serve(listeners, service, settings, shutdown).await
+                let http = Http::new(&self.config, CoarseTimer);
+                performance::serve(listeners, service, http, cap, shutdown, drain).await
             }
         }
         .map_err(Error::serve)

@@ -1,77 +1,176 @@
 //! Performance mode: one OS thread per listener, each with its own current-thread
 //! runtime, accepting on its own `SO_REUSEPORT` socket and serving every connection it
-//! accepts itself, with hyper's HTTP/1.1 and no work stealing.
+//! accepts itself, with no work stealing.
+//!
+//! Resources shared by the workers, such as the database pool, hold sockets registered
+//! with the runtime that opened them. So no worker drops its runtime while another one
+//! still drains: each keeps its runtime turning until all have finished. A worker that
+//! stops before shutdown stops the whole server with an error, instead of leaving it
+//! serving at reduced capacity without saying so.
 
-use std::{io, net::TcpListener as StdTcpListener, time::Duration};
+use std::{
+    io,
+    net::TcpListener as StdTcpListener,
+    sync::Arc,
+    thread::JoinHandle,
+    time::Duration,
+};
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, mpsc, watch},
+};
 
 use super::{
+    connection::{self, Http},
     drain::Drain,
     service::{AppService, ChopinService},
     timer::CoarseTimer,
 };
-use crate::config::defaults;
 
-/// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a drained worker keeps its runtime turning for the others beyond the drain
+/// deadline they all share.
+const LINGER_MARGIN: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Settings {
-    pub(super) header_read_timeout: Option<Duration>,
-    pub(super) drain: Duration,
-}
-
-/// Serves on every listener until `shutdown`, then drains each worker within
-/// `settings.drain`.
+/// Serves on every listener until `shutdown`, then drains each worker within `drain`.
+///
+/// # Errors
+///
+/// If a worker cannot start, or stops (panics or returns) before `shutdown`.
 pub(super) async fn serve<S, F>(
     listeners: Vec<StdTcpListener>,
     service: ChopinService<S>,
-    settings: Settings,
+    http: Http<CoarseTimer>,
+    cap: Arc<Semaphore>,
     shutdown: F,
+    drain: Duration,
 ) -> io::Result<()>
 where
     S: AppService,
     F: Future<Output = ()> + Send + 'static,
 {
-    // Dropping `stop` (also on an early return) tells every worker to drain.
-    let (stop, stopped) = watch::channel(());
-    let mut workers = Vec::with_capacity(listeners.len());
-    for (index, listener) in listeners.into_iter().enumerate() {
+    let http = Arc::new(http);
+    let workers = listeners.into_iter().map(|listener| {
+        let (http, service, cap) = (Arc::clone(&http), service.clone(), Arc::clone(&cap));
+        move |stopped: watch::Receiver<bool>| worker(listener, http, service, cap, stopped, drain)
+    });
+    supervise(workers, shutdown, drain).await
+}
+
+/// Runs each worker on its own thread and current-thread runtime until `shutdown` or
+/// until one of them stops on its own.
+async fn supervise<W, Fut, F>(
+    workers: impl ExactSizeIterator<Item = W>,
+    shutdown: F,
+    drain: Duration,
+) -> io::Result<()>
+where
+    W: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = watch::channel(false);
+    let (running, all_done) = watch::channel(workers.len());
+    let running = Arc::new(running);
+    let (exited, mut exits) = mpsc::unbounded_channel();
+    let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(workers.len());
+    for (index, work) in workers.enumerate() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (service, stopped) = (service.clone(), stopped.clone());
-        let worker = std::thread::Builder::new()
+        let stopped = stopped.clone();
+        let mut all_done = all_done.clone();
+        let mut finished = Finished {
+            index,
+            running: Arc::clone(&running),
+            exited: exited.clone(),
+            done: false,
+        };
+        let thread = std::thread::Builder::new()
             .name(format!("chopin-worker-{index}"))
-            .spawn(move || runtime.block_on(worker(listener, service, settings, stopped)))?;
-        workers.push(worker);
+            .spawn(move || {
+                runtime.block_on(async move {
+                    work(stopped).await;
+                    finished.done();
+                    // Other workers may still be using sockets this runtime drives.
+                    let linger = drain + LINGER_MARGIN;
+                    let everyone = all_done.wait_for(|running| *running == 0);
+                    if tokio::time::timeout(linger, everyone).await.is_err() {
+                        tracing::warn!(worker = index, "another worker is still draining; stopping anyway");
+                    }
+                });
+            });
+        match thread {
+            Ok(thread) => threads.push(thread),
+            Err(err) => {
+                // The workers already started stop with `stop`.
+                drop(stop);
+                join(threads).await;
+                return Err(err);
+            }
+        }
     }
-    drop(stopped);
+    drop((stopped, exited));
 
-    shutdown.await;
-    drop(stop);
-    let all_joined = tokio::task::spawn_blocking(move || {
-        workers.into_iter().all(|worker| worker.join().is_ok())
-    })
-    .await
-    .unwrap_or(false);
-    if all_joined {
-        Ok(())
-    } else {
-        Err(io::Error::other(
+    let died = tokio::select! {
+        () = shutdown => None,
+        Some(index) = exits.recv() => Some(index),
+    };
+    if let Some(index) = died {
+        tracing::error!(worker = index, "a performance-mode worker stopped; shutting the server down");
+    }
+    stop.send_replace(true);
+    let all_joined = join(threads).await;
+    match died {
+        Some(index) => Err(io::Error::other(format!(
+            "performance-mode worker {index} stopped unexpectedly"
+        ))),
+        None if !all_joined => Err(io::Error::other(
             "a performance-mode worker thread panicked",
-        ))
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn join(threads: Vec<JoinHandle<()>>) -> bool {
+    tokio::task::spawn_blocking(move || threads.into_iter().all(|thread| thread.join().is_ok()))
+        .await
+        .unwrap_or(false)
+}
+
+/// Marks a worker finished, whether it returned or panicked; tells the supervisor if it
+/// was before the drain.
+struct Finished {
+    index: usize,
+    running: Arc<watch::Sender<usize>>,
+    exited: mpsc::UnboundedSender<usize>,
+    done: bool,
+}
+
+impl Finished {
+    fn done(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.running.send_modify(|running| *running -= 1);
+            // Ignored after shutdown: the supervisor no longer listens.
+            let _ = self.exited.send(self.index);
+        }
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.done();
     }
 }
 
 async fn worker<S: AppService>(
     listener: StdTcpListener,
+    http: Arc<Http<CoarseTimer>>,
     service: ChopinService<S>,
-    settings: Settings,
-    mut stopped: watch::Receiver<()>,
+    cap: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+    drain: Duration,
 ) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -81,62 +180,107 @@ async fn worker<S: AppService>(
         }
     };
     tokio::spawn(CoarseTimer.sweep());
-    let mut http = http1::Builder::new();
-    http.timer(CoarseTimer)
-        .keep_alive(true)
-        // Answers to pipelined requests leave in one write instead of one each.
-        .pipeline_flush(true)
-        .header_read_timeout(settings.header_read_timeout)
-        .max_buf_size(defaults::MAX_HEADER_BYTES);
-    let drain = Drain::default();
-
-    loop {
-        tokio::select! {
-            biased;
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    if let Err(err) = stream.set_nodelay(true) {
-                        tracing::debug!(%err, "cannot set TCP_NODELAY");
-                    }
-                    let connection = drain.watch(
-                        http.serve_connection(TokioIo::new(stream), service.clone()),
-                    );
-                    tokio::spawn(async move {
-                        if let Err(err) = connection.await {
-                            tracing::debug!(%err, "connection error");
-                        }
-                    });
-                }
-                Err(err) if is_per_connection(&err) => {
-                    tracing::debug!(%err, "accept failed for one connection");
-                }
-                Err(err) => {
-                    tracing::error!(%err, "accept failed; pausing");
-                    tokio::select! {
-                        _ = stopped.changed() => break,
-                        () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    }
-                }
-            },
-        }
-    }
-
+    let connections = Drain::default();
+    let stop = async move {
+        // An error means the supervisor is gone: stop as well.
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    connection::accept(&listener, &http, &service, &cap, &connections, stop).await;
     drop(listener);
-    if tokio::time::timeout(settings.drain, drain.shutdown())
+    if tokio::time::timeout(drain, connections.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!(drain = ?settings.drain, "in-flight requests did not finish in time; closing them");
+        tracing::warn!(?drain, "in-flight requests did not finish in time; closing them");
     }
 }
 
-/// Errors that concern only the connection being accepted, not the listener.
-fn is_per_connection(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    )
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn a_worker_that_stops_early_stops_the_server_with_an_error() {
+        let workers = (0..3).map(|index| {
+            move |mut stopped: watch::Receiver<bool>| async move {
+                assert!(index != 1, "worker 1 fails");
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        });
+        let served = tokio::time::timeout(
+            LIMIT,
+            supervise(workers, std::future::pending(), Duration::from_secs(1)),
+        )
+        .await
+        .expect("the supervisor notices at once, without a shutdown signal");
+        let err = served.expect_err("a dead worker is an error");
+        assert!(err.to_string().contains("worker 1 stopped"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn workers_keep_their_runtimes_until_every_worker_has_drained() {
+        let (first_done_tx, first_done_rx) = std::sync::mpsc::channel::<()>();
+        let first_done_rx = std::sync::Mutex::new(Some(first_done_rx));
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let release_rx = std::sync::Mutex::new(Some(release_rx));
+        let (lingered_tx, lingered_rx) = std::sync::mpsc::channel::<bool>();
+        // Worker 0 drains at once; worker 1 holds its drain until released. Worker 0's
+        // runtime must still be running then: a task spawned on it answers.
+        let (probe_tx, probe_rx) = std::sync::mpsc::channel::<tokio::runtime::Handle>();
+        let probe_rx = std::sync::Mutex::new(Some(probe_rx));
+        let workers = (0..2).map(move |index| {
+            let probe_tx = probe_tx.clone();
+            let first_done_tx = first_done_tx.clone();
+            let first_done_rx = first_done_rx
+                .lock()
+                .ok()
+                .and_then(|mut rx| if index == 1 { rx.take() } else { None });
+            let release_rx = release_rx
+                .lock()
+                .ok()
+                .and_then(|mut rx| if index == 1 { rx.take() } else { None });
+            let probe_rx = probe_rx
+                .lock()
+                .ok()
+                .and_then(|mut rx| if index == 1 { rx.take() } else { None });
+            let lingered_tx = lingered_tx.clone();
+            move |mut stopped: watch::Receiver<bool>| async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+                if index == 0 {
+                    probe_tx.send(tokio::runtime::Handle::current()).ok();
+                    first_done_tx.send(()).ok();
+                } else if let (Some(first_done), Some(release), Some(probe_rx)) =
+                    (first_done_rx, release_rx, probe_rx)
+                {
+                    let first = tokio::task::spawn_blocking(move || first_done.recv_timeout(LIMIT));
+                    assert!(matches!(first.await, Ok(Ok(()))), "worker 0 finished");
+                    let handle = probe_rx.recv_timeout(LIMIT).expect("worker 0's runtime");
+                    let answered = handle.spawn(async { 42 }).await;
+                    lingered_tx.send(matches!(answered, Ok(42))).ok();
+                    release.await.ok();
+                }
+            }
+        });
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(supervise(
+            workers,
+            async move {
+                shutdown_rx.await.ok();
+            },
+            Duration::from_secs(5),
+        ));
+        shutdown_tx.send(()).ok();
+        let lingered = tokio::task::spawn_blocking(move || lingered_rx.recv_timeout(LIMIT))
+            .await
+            .expect("join");
+        assert_eq!(lingered, Ok(true), "worker 0's runtime still ran tasks");
+        release_tx.send(()).ok();
+        tokio::time::timeout(LIMIT, served)
+            .await
+            .expect("served within the limit")
+            .expect("join")
+            .expect("clean shutdown");
+    }
 }

@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use axum::{BoxError, body::Body, body::HttpBody};
+use axum::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full};
@@ -56,25 +56,9 @@ where
             app,
         }
     }
-
-    fn dispatch<B>(&self, request: Request<B>) -> ChopinFuture<S::Future>
-    where
-        B: HttpBody<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        match self.fast_routes.respond(&request) {
-            Some(response) => ChopinFuture::Fast {
-                response: Some(response.map(Either::Left)),
-            },
-            None => ChopinFuture::Router {
-                // The stack and the router are always ready, so no `poll_ready` wait.
-                future: self.app.clone().call(request.map(Body::new)),
-            },
-        }
-    }
 }
 
-/// Performance mode: hyper calls the service directly.
+/// hyper calls the service directly, in both modes.
 impl<S> hyper::service::Service<Request<Incoming>> for ChopinService<S>
 where
     S: AppService,
@@ -84,26 +68,14 @@ where
     type Future = ChopinFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.dispatch(request)
-    }
-}
-
-/// Standard mode: `axum::serve` wants a tower service answering axum's `Response`.
-impl<S> tower::Service<Request<Body>> for ChopinService<S>
-where
-    S: AppService,
-{
-    type Response = axum::response::Response;
-    type Error = Infallible;
-    type Future = IntoAxumResponse<S::Future>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
-        IntoAxumResponse {
-            inner: self.dispatch(request),
+        match self.fast_routes.respond(&request) {
+            Some(response) => ChopinFuture::Fast {
+                response: Some(response.map(Either::Left)),
+            },
+            None => ChopinFuture::Router {
+                // The stack and the router are always ready, so no `poll_ready` wait.
+                future: self.app.clone().call(request.map(Body::new)),
+            },
         }
     }
 }
@@ -133,27 +105,5 @@ where
                 Poll::Ready(Ok(response.map(Either::Right)))
             }
         }
-    }
-}
-
-pin_project! {
-    pub(super) struct IntoAxumResponse<F> {
-        #[pin]
-        inner: ChopinFuture<F>,
-    }
-}
-
-impl<F> Future for IntoAxumResponse<F>
-where
-    F: Future<Output = Result<Response<Body>, Infallible>>,
-{
-    type Output = Result<axum::response::Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let response = ready!(self.project().inner.poll(cx))?;
-        Poll::Ready(Ok(response.map(|body| match body {
-            Either::Left(fast) => Body::new(fast),
-            Either::Right(routed) => routed,
-        })))
     }
 }

@@ -1,0 +1,252 @@
+//! The connection policy both modes share: accepting under the connection cap, telling
+//! HTTP/1 from HTTP/2 within the header-read timeout, and serving with the same hyper
+//! settings (head limit, timeouts, upgrades) until the connection ends or the server
+//! drains.
+
+use std::{io, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use hyper::{
+    rt::Timer,
+    server::conn::{http1, http2},
+};
+use hyper_util::rt::TokioExecutor;
+use tokio::{
+    io::AsyncReadExt,
+    net::{TcpListener, TcpStream},
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
+
+use super::{
+    drain::{Drain, Draining},
+    io::ConnIo,
+    service::{AppService, ChopinService},
+};
+use crate::config::Config;
+
+/// The HTTP/2 connection preface (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// HTTP/2 pings: a peer that stops answering them is dropped.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Streams one HTTP/2 connection may have open at once.
+const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// The settings every connection is served with, whichever the mode. `T` is the timer
+/// behind hyper's timeouts: tokio's in standard mode, a per-thread coarse one in
+/// performance mode.
+#[derive(Clone, Debug)]
+pub(super) struct Http<T> {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    timer: T,
+    header_read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    head_limit: usize,
+}
+
+impl<T> Http<T>
+where
+    T: Timer + Clone + Send + Sync + Unpin + 'static,
+{
+    pub(super) fn new(config: &Config, timer: T) -> Self {
+        let head_limit = config.request_head_limit;
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(timer.clone())
+            .keep_alive(true)
+            // Armed from the moment a connection waits for a request, so it is also the
+            // keep-alive idle timeout.
+            .header_read_timeout(config.header_read_timeout)
+            // The read buffer bounds the request head: past it hyper answers 431.
+            .max_buf_size(head_limit);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(timer.clone())
+            .max_header_list_size(u32::try_from(head_limit).unwrap_or(u32::MAX))
+            .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+            .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+        Self {
+            http1,
+            http2,
+            timer,
+            header_read_timeout: config.header_read_timeout,
+            write_timeout: config.write_timeout,
+            head_limit,
+        }
+    }
+
+    /// Serves one accepted connection until it ends, or until the drain starts and its
+    /// in-flight requests are answered.
+    pub(super) async fn serve<S: AppService>(
+        &self,
+        mut stream: TcpStream,
+        service: ChopinService<S>,
+        mut draining: Draining,
+    ) {
+        let sniffed = tokio::select! {
+            biased;
+            () = &mut draining => return,
+            sniffed = self.sniff(&mut stream) => sniffed,
+        };
+        let (prefix, is_h2) = match sniffed {
+            Ok(Some(sniffed)) => sniffed,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::debug!(%err, "connection closed before its first request");
+                return;
+            }
+        };
+        let io = ConnIo::new(
+            prefix.freeze(),
+            stream,
+            self.timer.clone(),
+            self.write_timeout,
+        );
+        let result = if is_h2 {
+            let connection = self.http2.serve_connection(io, service);
+            tokio::pin!(connection);
+            tokio::select! {
+                biased;
+                result = connection.as_mut() => result,
+                () = &mut draining => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        } else {
+            let connection = self
+                .http1
+                .serve_connection(io, service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            tokio::select! {
+                biased;
+                result = connection.as_mut() => result,
+                () = &mut draining => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%err, "connection error");
+        }
+    }
+
+    /// Reads until the first bytes tell HTTP/2's preface from anything else, within the
+    /// header-read timeout (hyper's own timeout starts only after this). `None` when the
+    /// client closed first.
+    async fn sniff(&self, stream: &mut TcpStream) -> io::Result<Option<(BytesMut, bool)>> {
+        let read = async {
+            let mut buf = BytesMut::with_capacity(self.head_limit.min(8192));
+            loop {
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Ok(None);
+                }
+                let n = buf.len().min(H2_PREFACE.len());
+                if buf[..n] != H2_PREFACE[..n] {
+                    return Ok(Some((buf, false)));
+                }
+                if n == H2_PREFACE.len() {
+                    return Ok(Some((buf, true)));
+                }
+            }
+        };
+        match self.header_read_timeout {
+            Some(limit) => tokio::select! {
+                result = read => result,
+                () = self.timer.sleep(limit) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request within the header-read timeout",
+                )),
+            },
+            None => read.await,
+        }
+    }
+}
+
+/// Accepts on `listener` until `stop` completes, serving each connection on its own task
+/// while `cap` has a permit for it; a full cap stops accepting (new connections wait in
+/// the kernel's backlog) without touching the connections being served.
+pub(super) async fn accept<S, T>(
+    listener: &TcpListener,
+    http: &Arc<Http<T>>,
+    service: &ChopinService<S>,
+    cap: &Arc<Semaphore>,
+    drain: &Drain,
+    stop: impl Future<Output = ()>,
+) where
+    S: AppService,
+    T: Timer + Clone + Send + Sync + Unpin + 'static,
+{
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = &mut stop => return,
+            permit = Arc::clone(cap).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // Never closed: the semaphore lives as long as the server.
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _)) => spawn(stream, permit, http, service, drain),
+            Err(err) if is_per_connection(&err) => {
+                tracing::debug!(%err, "accept failed for one connection");
+            }
+            Err(err) => {
+                tracing::error!(%err, "accept failed; pausing");
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                }
+            }
+        }
+    }
+}
+
+fn spawn<S, T>(
+    stream: TcpStream,
+    permit: OwnedSemaphorePermit,
+    http: &Arc<Http<T>>,
+    service: &ChopinService<S>,
+    drain: &Drain,
+) where
+    S: AppService,
+    T: Timer + Clone + Send + Sync + Unpin + 'static,
+{
+    // Nagle's algorithm delays small responses behind delayed ACKs; keep-alive clients
+    // stall on it.
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%err, "cannot set TCP_NODELAY");
+    }
+    let draining = drain.enter();
+    let (http, service) = (Arc::clone(http), service.clone());
+    tokio::spawn(async move {
+        http.serve(stream, service, draining).await;
+        drop(permit);
+    });
+}
+
+/// Errors that concern only the connection being accepted, not the listener.
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
