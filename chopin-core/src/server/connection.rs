@@ -63,7 +63,9 @@ where
             // Armed from the moment a connection waits for a request, so it is also the
             // keep-alive idle timeout.
             .header_read_timeout(config.header_read_timeout)
-            // The read buffer bounds the request head: past it hyper answers 431.
+            // A head of `head_limit` bytes or more is answered 431; the read buffer
+            // stops there too.
+            .max_header_size(head_limit)
             .max_buf_size(head_limit);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
@@ -121,10 +123,7 @@ where
                 }
             }
         } else {
-            let connection = self
-                .http1
-                .serve_connection(io, service)
-                .with_upgrades();
+            let connection = self.http1.serve_connection(io, service).with_upgrades();
             tokio::pin!(connection);
             tokio::select! {
                 biased;

@@ -68,7 +68,11 @@ impl<T: Timer> ConnIo<T> {
         }
     }
 
-    fn progress<R>(&mut self, polled: Poll<io::Result<R>>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+    fn progress<R>(
+        &mut self,
+        polled: Poll<io::Result<R>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Ready(result) => {
                 self.stalled = false;

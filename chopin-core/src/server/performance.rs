@@ -8,13 +8,7 @@
 //! stops before shutdown stops the whole server with an error, instead of leaving it
 //! serving at reduced capacity without saying so.
 
-use std::{
-    io,
-    net::TcpListener as StdTcpListener,
-    sync::Arc,
-    thread::JoinHandle,
-    time::Duration,
-};
+use std::{io, net::TcpListener as StdTcpListener, sync::Arc, thread::JoinHandle, time::Duration};
 
 use tokio::{
     net::TcpListener,
@@ -96,7 +90,10 @@ where
                     let linger = drain + LINGER_MARGIN;
                     let everyone = all_done.wait_for(|running| *running == 0);
                     if tokio::time::timeout(linger, everyone).await.is_err() {
-                        tracing::warn!(worker = index, "another worker is still draining; stopping anyway");
+                        tracing::warn!(
+                            worker = index,
+                            "another worker is still draining; stopping anyway"
+                        );
                     }
                 });
             });
@@ -117,7 +114,10 @@ where
         Some(index) = exits.recv() => Some(index),
     };
     if let Some(index) = died {
-        tracing::error!(worker = index, "a performance-mode worker stopped; shutting the server down");
+        tracing::error!(
+            worker = index,
+            "a performance-mode worker stopped; shutting the server down"
+        );
     }
     stop.send_replace(true);
     let all_joined = join(threads).await;
@@ -191,7 +191,10 @@ async fn worker<S: AppService>(
         .await
         .is_err()
     {
-        tracing::warn!(?drain, "in-flight requests did not finish in time; closing them");
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish in time; closing them"
+        );
     }
 }
 

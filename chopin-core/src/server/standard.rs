@@ -26,7 +26,15 @@ pub(super) async fn serve<S, F>(
     F: Future<Output = ()> + Send + 'static,
 {
     let connections = Drain::default();
-    connection::accept(&listener, &Arc::new(http), &service, &cap, &connections, shutdown).await;
+    connection::accept(
+        &listener,
+        &Arc::new(http),
+        &service,
+        &cap,
+        &connections,
+        shutdown,
+    )
+    .await;
     drop(listener);
     if tokio::time::timeout(drain, connections.shutdown())
         .await
@@ -34,6 +42,9 @@ pub(super) async fn serve<S, F>(
     {
         // The connection tasks live on the caller's runtime; they end when it shuts
         // down, which for `run()` in `main` is right after this returns.
-        tracing::warn!(?drain, "in-flight requests did not finish in time; no longer waiting");
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish in time; no longer waiting"
+        );
     }
 }
