@@ -1,4 +1,4 @@
-//! A coarse timer for hyper's per-request header-read timeout in performance mode.
+//! A coarse timer for hyper's timeouts in performance mode.
 //!
 //! hyper creates, polls and drops a header-read sleep for every request. With tokio's
 //! timer each one is a timer-wheel insert and removal behind the time driver's lock:
@@ -198,11 +198,16 @@ mod tests {
         REGISTRY.with_borrow(|r| r.slots.iter().filter(|s| s.is_some()).count())
     }
 
+    /// Fails a test instead of letting a broken timer hang it.
+    const LIMIT: Duration = Duration::from_secs(5);
+
     #[tokio::test]
     async fn fires_after_the_deadline_within_a_sweep() {
         tokio::spawn(CoarseTimer.sweep());
         let started = Instant::now();
-        CoarseTimer.sleep(Duration::from_millis(200)).await;
+        tokio::time::timeout(LIMIT, CoarseTimer.sleep(Duration::from_millis(200)))
+            .await
+            .expect("fires");
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
         assert!(waited < Duration::from_millis(1500), "{waited:?}");
@@ -214,7 +219,9 @@ mod tests {
         let mut sleep = CoarseTimer.sleep(Duration::from_secs(3600));
         let started = Instant::now();
         CoarseTimer.reset(&mut sleep, Instant::now() + Duration::from_millis(100));
-        sleep.await;
+        tokio::time::timeout(LIMIT, sleep)
+            .await
+            .expect("fires at the new deadline, not the old one");
         assert!(started.elapsed() < Duration::from_millis(1500));
     }
 
