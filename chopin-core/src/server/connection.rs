@@ -30,6 +30,9 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Bytes read at most before hyper takes over a connection.
+const SNIFF_BUFFER: usize = 4096;
+
 /// HTTP/2 pings: a peer that stops answering them is dropped.
 const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -47,7 +50,6 @@ pub(super) struct Http<T> {
     timer: T,
     header_read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    head_limit: usize,
 }
 
 impl<T> Http<T>
@@ -80,7 +82,6 @@ where
             timer,
             header_read_timeout: config.header_read_timeout,
             write_timeout: config.write_timeout,
-            head_limit,
         }
     }
 
@@ -144,7 +145,8 @@ where
     /// client closed first.
     async fn sniff(&self, stream: &mut TcpStream) -> io::Result<Option<(BytesMut, bool)>> {
         let read = async {
-            let mut buf = BytesMut::with_capacity(self.head_limit.min(8192));
+            // One page: most first requests fit; hyper reads the rest of larger ones.
+            let mut buf = BytesMut::with_capacity(SNIFF_BUFFER);
             loop {
                 if stream.read_buf(&mut buf).await? == 0 {
                     return Ok(None);

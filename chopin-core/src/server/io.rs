@@ -98,6 +98,10 @@ impl<T: Timer + Unpin> Read for ConnIo<T> {
         let n = self.prefix.len().min(buf.remaining());
         buf.put_slice(&self.prefix[..n]);
         self.prefix.advance(n);
+        if self.prefix.is_empty() {
+            // An empty slice would still keep the whole buffer alive.
+            self.prefix = Bytes::new();
+        }
         Poll::Ready(Ok(()))
     }
 }
