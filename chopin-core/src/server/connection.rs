@@ -174,8 +174,9 @@ where
 }
 
 /// Accepts on `listener` until `stop` completes, serving each connection on its own task
-/// while `cap` has a permit for it; a full cap stops accepting (new connections wait in
-/// the kernel's backlog) without touching the connections being served.
+/// once `cap` has a slot for it; a full cap stops accepting (new connections wait in the
+/// kernel's backlog, and at most one accepted connection per listener waits for a slot)
+/// without touching the connections being served.
 pub(super) async fn accept<S, T>(
     listener: &TcpListener,
     http: &Arc<Http<T>>,
@@ -189,22 +190,28 @@ pub(super) async fn accept<S, T>(
 {
     tokio::pin!(stop);
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = &mut stop => return,
-            permit = Arc::clone(cap).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                // Never closed: the semaphore lives as long as the server.
-                Err(_) => return,
-            },
-        };
         let accepted = tokio::select! {
             biased;
             () = &mut stop => return,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => spawn(stream, permit, http, service, drain),
+            Ok((stream, _)) => {
+                // Waiting here stops this listener accepting; the slot is taken after
+                // the accept because with `SO_REUSEPORT` the next connection may be
+                // queued at another worker's listener, which must not hold a slot
+                // while it waits for one.
+                let permit = tokio::select! {
+                    biased;
+                    () = &mut stop => return,
+                    permit = Arc::clone(cap).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        // Never closed: the semaphore lives as long as the server.
+                        Err(_) => return,
+                    },
+                };
+                spawn(stream, permit, http, service, drain);
+            }
             Err(err) if is_per_connection(&err) => {
                 tracing::debug!(%err, "accept failed for one connection");
             }
