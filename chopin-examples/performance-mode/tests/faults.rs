@@ -149,17 +149,22 @@ fn signup_body(email: &str, username: &str) -> Value {
     serde_json::json!({"email": email, "username": username, "password": PASSWORD})
 }
 
+/// The status of a login as `email` on the running example.
+async fn login(connection: &mut Connection, email: &str, what: &str) -> Response {
+    connection
+        .post_json(
+            "/api/auth/login",
+            &serde_json::json!({"email": email, "password": PASSWORD}),
+        )
+        .await
+        .unwrap_or_else(|f| panic!("{what}: login of {email}: {f:?}"))
+}
+
 /// Logs every email in `emails` in on the running example, expecting 200 and a token.
 async fn assert_all_log_in(server: &Example, emails: &[String], what: &str) {
     let mut connection = Connection::open(&server.addr).await.expect("connect");
     for email in emails {
-        let response = connection
-            .post_json(
-                "/api/auth/login",
-                &serde_json::json!({"email": email, "password": PASSWORD}),
-            )
-            .await
-            .unwrap_or_else(|f| panic!("{what}: login of {email}: {f:?}"));
+        let response = login(&mut connection, email, what).await;
         assert_eq!(
             response.status, 200,
             "{what}: {email} got 201 at signup but cannot log in: {}",
@@ -278,6 +283,10 @@ struct LoadReport {
     answers: usize,
     /// Requests that got no byte of an answer: the connection was closed or refused.
     unanswered: Vec<String>,
+    /// Signups among those: the server must not have committed them without answering.
+    unanswered_signups: Vec<String>,
+    /// Answers that announced the connection closes: sent while draining.
+    closing_answers: usize,
     /// Answers that were wrong or cut.
     failures: Vec<String>,
     signed_up: Vec<String>,
@@ -320,6 +329,9 @@ async fn load(
             Ok(response) => response,
             Err(Failure::NoAnswer(why)) => {
                 report.unanswered.push(format!("{what}: {why}"));
+                if what == "signup" {
+                    report.unanswered_signups.push(email);
+                }
                 break;
             }
             Err(Failure::Cut(why)) => {
@@ -353,6 +365,7 @@ async fn load(
                 .push(format!("{what}: {} {}", response.status, response.body));
         }
         if response.close {
+            report.closing_answers += 1;
             break;
         }
     }
@@ -407,12 +420,15 @@ async fn sigterm_during_load_loses_no_accepted_request() {
             let report = within("a client to stop", client).await.expect("client");
             total.answers += report.answers;
             total.unanswered.extend(report.unanswered);
+            total.unanswered_signups.extend(report.unanswered_signups);
+            total.closing_answers += report.closing_answers;
             total.failures.extend(report.failures);
             total.signed_up.extend(report.signed_up);
         }
         println!(
-            "{mode}: exited {exited_in:?} after SIGTERM; {} complete answers, {} signups, {} requests unanswered: {:?}",
+            "{mode}: exited {exited_in:?} after SIGTERM; {} complete answers ({} while draining), {} signups, {} requests unanswered: {:?}",
             total.answers,
+            total.closing_answers,
             total.signed_up.len(),
             total.unanswered.len(),
             total.unanswered
@@ -424,9 +440,24 @@ async fn sigterm_during_load_loses_no_accepted_request() {
         );
         assert!(exit.success(), "{mode}: exit {exit}: {}", server.stderr());
         assert!(!total.signed_up.is_empty(), "{mode}: no signup under load");
+        // With signups taking tens of milliseconds, some are in flight at SIGTERM: the
+        // drain answers them, with `Connection: close`.
+        assert!(
+            total.closing_answers > 0,
+            "{mode}: no request in flight at SIGTERM was answered"
+        );
 
         let mut restarted = tokio::task::block_in_place(|| run(&vars));
         assert_all_log_in(&restarted, &total.signed_up, mode).await;
+        let mut connection = Connection::open(&restarted.addr).await.expect("connect");
+        for email in &total.unanswered_signups {
+            let response = login(&mut connection, email, mode).await;
+            assert_eq!(
+                response.status, 401,
+                "{mode}: signup {email} was committed but never answered"
+            );
+        }
+        drop(connection);
         assert!(
             tokio::task::block_in_place(|| restarted.terminate_within(EVENT_TIMEOUT)).success()
         );
