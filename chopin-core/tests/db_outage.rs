@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chopin_core::{App, JwtSecret, ServerMode};
-use common::{client, config_in, postgres::cluster, start_app};
+use common::{EVENT_TIMEOUT, client, config_in, postgres::cluster, start_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -15,6 +15,7 @@ async fn me(base: &str, token: &str) -> (StatusCode, Value) {
     let response = client()
         .get(format!("{base}/api/auth/me"))
         .bearer_auth(token)
+        .timeout(EVENT_TIMEOUT)
         .send()
         .await
         .expect("the server answers while the database is down");
@@ -62,6 +63,7 @@ async fn losing_the_database_is_a_503_and_the_server_recovers() {
         );
 
         cluster.start_server();
+        // The pool reconnects on its own schedule and announces nothing: poll, bounded.
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let (status, body) = me(&server.base, &token).await;

@@ -11,7 +11,7 @@ use std::{
 };
 
 use chopin_core::ServerMode;
-use common::{Running, app, client, config_in, start_app};
+use common::{Gate, Running, app, app_with, client, config_in, start_app, within};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Expect {
@@ -455,20 +455,28 @@ async fn fast_routes_and_pipelines_answer_as_documented() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_in_flight_requests_finish_in_both_modes() {
     for mode in [ServerMode::Standard, ServerMode::Performance] {
-        let server = start_app(app(config_in(mode)).await).await;
+        let gate = Gate::default();
+        let mut server = start_app(app_with(config_in(mode), gate.clone()).await).await;
         let url = server.url("/slow");
-        let in_flight = tokio::spawn(async move { client().get(url).send().await });
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let base = server.base.clone();
-        let started = Instant::now();
-        server.shutdown().await.expect("clean shutdown");
+        let in_flight = tokio::spawn(async move {
+            let response = client().get(url).send().await?;
+            let status = response.status();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        });
+        gate.started().await;
+        server.begin_shutdown().await;
         assert!(
-            started.elapsed() >= Duration::from_millis(300),
-            "{mode}: waited for the request"
+            !server.is_finished() && !in_flight.is_finished(),
+            "{mode}: shutdown waits for the request it holds"
         );
-        let response = in_flight.await.unwrap().expect("answered");
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.unwrap(), "done");
+        let base = server.base.clone();
+        gate.open();
+        let (status, body) = within("the in-flight answer", in_flight)
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{mode}: the in-flight request was cut: {e}"));
+        assert_eq!((status.as_u16(), body.as_str()), (200, "done"), "{mode}");
+        server.shutdown().await.expect("clean shutdown");
         assert!(
             client().get(format!("{base}/")).send().await.is_err(),
             "{mode}: no new connections after shutdown"
@@ -481,21 +489,27 @@ async fn shutdown_drain_is_bounded_in_both_modes() {
     for mode in [ServerMode::Standard, ServerMode::Performance] {
         let mut config = config_in(mode);
         config.shutdown_timeout = Duration::from_millis(100);
-        let server = start_app(app(config).await).await;
+        let gate = Gate::default();
+        let mut server = start_app(app_with(config, gate.clone()).await).await;
         let url = server.url("/slow");
         let in_flight = tokio::spawn(async move { client().get(url).send().await });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The gate stays shut: only the drain deadline can end this shutdown.
+        gate.started().await;
         let started = Instant::now();
+        server.begin_shutdown().await;
         server.shutdown().await.expect("shutdown");
         assert!(
-            started.elapsed() < Duration::from_millis(450),
-            "{mode}: did not wait for /slow"
+            started.elapsed() >= Duration::from_millis(100),
+            "{mode}: gave up on the request before the drain deadline"
         );
         if mode == ServerMode::Performance {
             // The workers own their runtimes, so their connections close with them. In
             // standard mode they live on the caller's runtime until it shuts down.
             assert!(
-                in_flight.await.unwrap().is_err(),
+                within("the cut request to fail", in_flight)
+                    .await
+                    .unwrap()
+                    .is_err(),
                 "the unfinished request was cut"
             );
         }
@@ -526,18 +540,39 @@ async fn performance_mode_spreads_over_workers_and_resolves_names() {
     config.host = "localhost".to_owned();
     config.workers = 3;
     let server = start_app(app(config).await).await;
-    // Many fresh connections: every one is answered whichever worker accepts it.
-    for _ in 0..30 {
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(server.url("/plaintext"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.text().await.unwrap(), "Hello, World!");
-    }
+    let addr = server.addr;
+    // Fresh connections land on whichever worker the kernel picks: every one is
+    // answered, and within a bounded number of them at least two workers answer.
+    let workers = tokio::task::spawn_blocking(move || {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            stream
+                .write_all(b"GET /thread HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+                .expect("write");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            let (_, name) = answer.split_once("\r\n\r\n").expect("body");
+            assert!(name.starts_with("chopin-worker-"), "served by {name:?}");
+            seen.insert(name.to_owned());
+            if seen.len() >= 2 {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .unwrap();
+    assert!(
+        workers.len() >= 2,
+        "200 connections all served by {workers:?}"
+    );
+    let response = client().get(server.url("/plaintext")).send().await.unwrap();
+    assert_eq!(response.text().await.unwrap(), "Hello, World!");
     server.shutdown().await.unwrap();
 }
 

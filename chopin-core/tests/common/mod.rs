@@ -4,21 +4,37 @@
 
 pub mod postgres;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Bytes,
     routing::{get, post},
 };
 use chopin_core::{App, Config, FastRoute, ServerMode};
 use serde_json::Value;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    sync::{Notify, oneshot, watch},
+    task::JoinHandle,
+};
+
+/// How long any wait for a server event may take before the test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `future`'s output, or a test failure naming `what` if it takes longer than
+/// [`EVENT_TIMEOUT`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(EVENT_TIMEOUT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {EVENT_TIMEOUT:?} waiting for {what}"))
+}
 
 pub struct Running {
     pub addr: SocketAddr,
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
+    /// Notified once the server has seen its shutdown signal.
+    stopping: Arc<Notify>,
     task: JoinHandle<Result<(), chopin_core::Error>>,
 }
 
@@ -27,11 +43,64 @@ impl Running {
         format!("{}{path}", self.base)
     }
 
+    /// Signals shutdown and returns once the server has taken the signal, while it
+    /// drains.
+    pub async fn begin_shutdown(&mut self) {
+        let stop = self.stop.take().expect("shutdown begins once");
+        let _ = stop.send(());
+        within(
+            "the server to see its shutdown signal",
+            self.stopping.notified(),
+        )
+        .await;
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     pub async fn shutdown(mut self) -> Result<(), chopin_core::Error> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.expect("server task")
+        within("the server to shut down", self.task)
+            .await
+            .expect("server task")
+    }
+}
+
+/// Holds every `/slow` request until opened, and tells the test when one has started:
+/// "a request is in flight" is an event, not a guess about timing.
+#[derive(Clone)]
+pub struct Gate(Arc<GateInner>);
+
+struct GateInner {
+    started: Notify,
+    open: watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(Arc::new(GateInner {
+            started: Notify::new(),
+            open: watch::Sender::new(false),
+        }))
+    }
+}
+
+impl Gate {
+    /// Returns once a `/slow` handler is running.
+    pub async fn started(&self) {
+        within(
+            "a /slow request to reach its handler",
+            self.0.started.notified(),
+        )
+        .await;
+    }
+
+    /// Lets every held `/slow` request, and every later one, answer.
+    pub fn open(&self) {
+        self.0.open.send_replace(true);
     }
 }
 
@@ -43,9 +112,18 @@ pub fn config() -> Config {
     config
 }
 
+/// The test routes, with `/slow` held by a gate nobody opens.
 pub fn test_routes() -> Router {
+    test_routes_with(Gate::default())
+}
+
+pub fn test_routes_with(gate: Gate) -> Router {
     Router::new()
         .route("/slow", get(slow))
+        .route(
+            "/thread",
+            get(|| async { std::thread::current().name().unwrap_or("").to_owned() }),
+        )
         .route("/panic", get(panics))
         .route(
             "/echo",
@@ -55,14 +133,17 @@ pub fn test_routes() -> Router {
             "/items",
             post(|Json(v): Json<Value>| async move { Json(v) }),
         )
+        .layer(Extension(gate))
 }
 
 async fn panics() -> &'static str {
     panic!("secret panic detail")
 }
 
-async fn slow() -> &'static str {
-    tokio::time::sleep(Duration::from_millis(600)).await;
+async fn slow(Extension(gate): Extension<Gate>) -> &'static str {
+    let mut open = gate.0.open.subscribe();
+    gate.0.started.notify_one();
+    let _ = open.wait_for(|open| *open).await;
     "done"
 }
 
@@ -71,13 +152,17 @@ pub async fn start_app(app: App) -> Running {
     let addr: SocketAddr = server.local_addr();
     assert_ne!(addr.port(), 0, "the bound port is observable");
     let (stop, stopped) = oneshot::channel();
+    let stopping = Arc::new(Notify::new());
+    let seen = Arc::clone(&stopping);
     let task = tokio::spawn(server.serve(async move {
         let _ = stopped.await;
+        seen.notify_one();
     }));
     Running {
         addr,
         base: format!("http://{addr}"),
         stop: Some(stop),
+        stopping,
         task,
     }
 }
@@ -86,12 +171,18 @@ pub async fn start(config: Config) -> Running {
     start_app(app(config).await).await
 }
 
-/// The test application: fast routes plus routes that echo, panic and sleep.
+/// The test application: fast routes plus routes that echo, panic, name their thread
+/// and wait (on a gate nobody opens).
 pub async fn app(config: Config) -> App {
+    app_with(config, Gate::default()).await
+}
+
+/// [`app`] with `/slow` held by `gate`.
+pub async fn app_with(config: Config, gate: Gate) -> App {
     App::with_config(config)
         .await
         .expect("app")
-        .router(test_routes())
+        .router(test_routes_with(gate))
         .fast_route(FastRoute::json("/json", r#"{"message":"Hello, World!"}"#))
         .fast_route(FastRoute::text("/plaintext", "Hello, World!"))
 }

@@ -5,15 +5,22 @@
 use std::{
     io::{BufRead, BufReader, Read},
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::atomic::{AtomicUsize, Ordering},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
     time::Duration,
 };
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chopin-performance-mode");
 
-/// A fresh working directory (no `.env`) and an environment with only `vars`.
-pub fn example(vars: &[(&str, &str)]) -> Command {
+/// How long the example may take to start, answer or exit before a test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir() -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir: PathBuf = std::env::temp_dir().join(format!(
         "chopin-example-{}-{}",
@@ -21,6 +28,12 @@ pub fn example(vars: &[(&str, &str)]) -> Command {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A fresh working directory (no `.env`) and an environment with only `vars`.
+pub fn example(vars: &[(&str, &str)]) -> Command {
+    let dir = temp_dir();
     let mut command = Command::new(BIN);
     command
         .env_clear()
@@ -44,11 +57,23 @@ pub fn start(vars: &[(&str, &str)]) -> (Child, Vec<String>) {
 /// The four banner lines the example prints once it listens.
 pub fn read_banner(child: &mut Child) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout)
-        .lines()
-        .take(4)
-        .map(|line| line.expect("utf-8 banner"))
-        .collect()
+    let (lines, banner) = mpsc::channel();
+    std::thread::spawn(move || {
+        let read: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map_while(Result::ok)
+            .collect();
+        let _ = lines.send(read);
+    });
+    match banner.recv_timeout(EVENT_TIMEOUT) {
+        Ok(banner) if banner.len() == 4 => banner,
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no four-line banner within {EVENT_TIMEOUT:?}: {other:?}");
+        }
+    }
 }
 
 pub fn server_url(banner: &[String]) -> String {
@@ -58,20 +83,105 @@ pub fn server_url(banner: &[String]) -> String {
         .to_owned()
 }
 
-pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// Sends `signal` (`TERM`, `KILL`, ...) to `pid`.
+pub fn signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([format!("-{signal}"), pid.to_string()])
         .status()
         .expect("kill");
-    assert!(status.success());
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// `child`'s exit status once it exits; a test failure, after SIGKILL, if that takes
+/// longer than `timeout`.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let pid = child.id();
+    let (exited, exit) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(move || {
+            let status = child.wait();
+            let _ = exited.send(());
+            status
+        });
+        let in_time = exit.recv_timeout(timeout).is_ok();
+        if !in_time {
+            signal(pid, "KILL");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        let status = waiter.join().expect("waiter").expect("wait");
+        assert!(in_time, "the example did not exit within {timeout:?}");
+        status
+    })
+}
+
+/// Sends SIGTERM and waits for the example to exit.
+pub fn terminate(child: &mut Child) -> ExitStatus {
+    signal(child.id(), "TERM");
+    wait_exit(child, EVENT_TIMEOUT)
+}
+
+/// The example running as a child process with its stderr collected, killed if the
+/// test ends before it does.
+pub struct Example {
+    pub child: Child,
+    pub url: String,
+    /// `host:port`.
+    pub addr: String,
+    stderr: Option<JoinHandle<String>>,
+}
+
+/// Starts the example on a free port with `vars`.
+pub fn run(vars: &[(&str, &str)]) -> Example {
+    let (mut child, banner) = start(vars);
+    let url = server_url(&banner);
+    let addr = url.strip_prefix("http://").expect("http URL").to_owned();
+    // Read as it comes: a full pipe would block the server's logging.
+    let mut pipe = child.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    Example {
+        child,
+        url,
+        addr,
+        stderr: Some(stderr),
     }
-    let _ = child.kill();
-    panic!("the example did not exit within 5 s of SIGTERM");
+}
+
+impl Example {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and waits for the exit.
+    pub fn kill_9(&mut self) {
+        signal(self.pid(), "KILL");
+        wait_exit(&mut self.child, EVENT_TIMEOUT);
+    }
+
+    /// SIGTERM, and the exit status once it exits within `timeout`.
+    pub fn terminate_within(&mut self, timeout: Duration) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        wait_exit(&mut self.child, timeout)
+    }
+
+    /// Everything the example wrote to stderr; call after it exited.
+    pub fn stderr(&mut self) -> String {
+        self.stderr
+            .take()
+            .map(|reader| reader.join().expect("stderr reader"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// Sends SIGTERM, expects a clean exit, and returns everything the example logged.
@@ -97,7 +207,12 @@ pub fn get(url: &str) -> (u16, String) {
             .no_proxy()
             .build()
             .expect("client");
-        let response = client.get(url).send().await.expect("request");
+        let response = client
+            .get(url)
+            .timeout(EVENT_TIMEOUT)
+            .send()
+            .await
+            .expect("request");
         (
             response.status().as_u16(),
             response.text().await.expect("body"),
