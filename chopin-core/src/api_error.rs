@@ -1,7 +1,7 @@
 //! [`ApiError`]: the one JSON shape of every error response.
 //!
 //! ```json
-//! {"error":"not_found","message":"no route for GET /nope","status":404,"request_id":"5f2c…-1"}
+//! {"error":"not_found","message":"no route for /nope","status":404,"request_id":"5f2c…-1"}
 //! ```
 //!
 //! `error` is a stable machine-readable code, `message` is for people, `request_id`
@@ -219,13 +219,13 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let e = ApiError::not_found("no route for GET /nope");
+        let e = ApiError::not_found("no route for /nope");
         let json: serde_json::Value = serde_json::from_slice(&e.to_json(Some("abc-1"))).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "error": "not_found",
-                "message": "no route for GET /nope",
+                "message": "no route for /nope",
                 "status": 404,
                 "request_id": "abc-1",
             })

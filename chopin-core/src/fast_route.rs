@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, header};
 use http_body_util::Full;
 
-use crate::middleware::request_id::X_REQUEST_ID;
+use crate::middleware::request_id::{X_REQUEST_ID, client_id};
 
 /// A path answered with a fixed body, headers built once at registration.
 ///
@@ -164,7 +164,7 @@ impl FastRoutes {
         // drops the body of a HEAD response.
         let mut response = http::Response::new(Full::new(route.body.clone()));
         *response.headers_mut() = route.headers.clone();
-        if let Some(id) = request.headers().get(X_REQUEST_ID) {
+        if let Some(id) = client_id(request.headers()) {
             response.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
         Some(response)

@@ -22,8 +22,8 @@
 //! - `error`: [`Error`], why the server could not start or keep serving.
 //! - `api_error`: [`ApiError`], the one JSON shape of every error response.
 //! - `fast_route`: [`FastRoute`], static responses and what they answer to each method.
-//! - `middleware`: the default stack (request id, JSON errors, tracing, CORS, timeout,
-//!   panic → 500, body limit), the same in both modes.
+//! - `middleware`: the default stack (request id, security headers, JSON errors, Host
+//!   check, tracing, CORS, timeout, panic → 500, body limit), the same in both modes.
 //! - `server`: [`Server`], binding, both modes' serving loops, the performance-mode
 //!   request path and graceful shutdown.
 //! - `openapi`: the OpenAPI 3.1 document at `/api-docs/openapi.json` and the offline

@@ -70,8 +70,9 @@ pub(crate) fn fallback(routes: Router, mode: ServerMode) -> Router {
 
 fn answer(welcome: &Bytes, method: &Method, uri: &Uri) -> Response {
     if uri.path() != "/" {
-        return ApiError::not_found(format!("no route for {method} {}", uri.path()))
-            .into_response();
+        // Without the method: `HEAD` must answer the headers, `Content-Length` included,
+        // that `GET` would.
+        return ApiError::not_found(format!("no route for {}", uri.path())).into_response();
     }
     if *method == Method::GET || *method == Method::HEAD {
         // Built directly: `(headers, Bytes)` would set a content type and then replace it.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::{Router, extract::State, routing::get};
 use chopin_core::{App, CorsOrigins, FastRoute};
 use common::{client, config, start, start_app};
-use http::HeaderValue;
+use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 async fn json_error(response: reqwest::Response, status: u16, code: &str) -> Value {
@@ -128,7 +128,7 @@ async fn unknown_path_is_a_json_404() {
     let server = start(config()).await;
     let response = client().get(server.url("/nope")).send().await.unwrap();
     let body = json_error(response, 404, "not_found").await;
-    assert_eq!(body["message"], "no route for GET /nope");
+    assert_eq!(body["message"], "no route for /nope");
     server.shutdown().await.unwrap();
 }
 
@@ -266,12 +266,230 @@ async fn body_over_the_limit_is_a_413() {
 }
 
 #[tokio::test]
-async fn slow_handler_times_out_with_a_408() {
+async fn slow_handler_times_out_with_a_503_and_retry_after() {
     let mut config = config();
     config.request_timeout = Some(Duration::from_millis(100));
     let server = start(config).await;
     let response = client().get(server.url("/slow")).send().await.unwrap();
-    json_error(response, 408, "request_timeout").await;
+    // Not 408, which clients resend on their own, POSTs included.
+    assert_eq!(response.headers()["retry-after"], "1");
+    json_error(response, 503, "request_timeout").await;
+    server.shutdown().await.unwrap();
+}
+
+/// A response body that never yields a frame.
+struct Endless;
+
+impl hyper::body::Body for Endless {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// A response body of 64 KiB frames without end.
+struct Huge;
+
+impl hyper::body::Body for Huge {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes::Bytes::from(
+            vec![b'x'; 64 * 1024],
+        )))))
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_that_never_end_are_answered_promptly() {
+    fn error(status: StatusCode, body: axum::body::Body) -> axum::response::Response {
+        let mut response = axum::response::Response::new(body);
+        *response.status_mut() = status;
+        response
+    }
+    let routes = Router::new()
+        .route(
+            "/stalls",
+            get(|| async {
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::body::Body::new(Endless),
+                )
+            }),
+        )
+        .route(
+            "/huge",
+            get(|| async { error(StatusCode::BAD_REQUEST, axum::body::Body::new(Huge)) }),
+        )
+        .route(
+            "/short",
+            get(|| async { (StatusCode::CONFLICT, "already there") }),
+        );
+    let mut config = config();
+    // The error body wait is bounded by the request timeout when it is shorter.
+    config.request_timeout = Some(Duration::from_millis(300));
+    let server = start_app(App::with_config(config).await.unwrap().router(routes)).await;
+    let client = client();
+    for (path, status, code, message) in [
+        ("/stalls", 500, "internal_error", "internal server error"),
+        ("/huge", 400, "bad_request", "bad request"),
+        ("/short", 409, "conflict", "already there"),
+    ] {
+        let response =
+            tokio::time::timeout(Duration::from_secs(10), client.get(server.url(path)).send())
+                .await
+                .unwrap_or_else(|_| panic!("{path}: no answer"))
+                .unwrap();
+        let body =
+            tokio::time::timeout(Duration::from_secs(10), json_error(response, status, code))
+                .await
+                .unwrap_or_else(|_| panic!("{path}: body never ended"));
+        assert_eq!(body["message"], message, "{path}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn security_headers_on_router_responses_only() {
+    let routes = Router::new().route(
+        "/framed",
+        get(|| async { ([("x-frame-options", "SAMEORIGIN")], "mine") }),
+    );
+    let server = start_app(common::app(config()).await.router(routes)).await;
+    let client = client();
+    let api_policy = "default-src 'none'; frame-ancestors 'none'";
+
+    for path in [
+        "/",
+        "/nope",
+        "/api-docs/openapi.json",
+        "/framed",
+        "/api/auth/me",
+    ] {
+        let response = client.get(server.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(
+            headers["cross-origin-opener-policy"], "same-origin",
+            "{path}"
+        );
+        assert_eq!(
+            headers["cross-origin-resource-policy"], "same-origin",
+            "{path}"
+        );
+        let frame = if path == "/framed" {
+            "SAMEORIGIN"
+        } else {
+            "DENY"
+        };
+        assert_eq!(headers["x-frame-options"], frame, "{path}");
+        assert_eq!(headers.get_all("x-frame-options").iter().count(), 1);
+        if path == "/api-docs/openapi.json" {
+            assert!(
+                headers["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .contains("script-src 'self'")
+            );
+        } else {
+            assert_eq!(headers["content-security-policy"], api_policy, "{path}");
+        }
+        let no_store = path.starts_with("/api/auth/");
+        assert_eq!(
+            headers
+                .get("cache-control")
+                .is_some_and(|v| v == "no-store"),
+            no_store,
+            "{path}"
+        );
+    }
+
+    let page = client.get(server.url("/api-docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+
+    let login = client
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"email": "a@example.com", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 401);
+    assert_eq!(login.headers()["cache-control"], "no-store");
+
+    // Fast routes answer exactly what was registered.
+    let fast = client.get(server.url("/json")).send().await.unwrap();
+    for name in [
+        "x-content-type-options",
+        "x-frame-options",
+        "content-security-policy",
+        "referrer-policy",
+        "cache-control",
+    ] {
+        assert!(!fast.headers().contains_key(name), "{name} on a fast route");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn implausible_client_request_ids_are_replaced() {
+    let server = start(config()).await;
+    let client = client();
+    let long = "a".repeat(65);
+    for sent in ["has space", "quote\"", long.as_str(), "semi;colon"] {
+        let response = client
+            .get(server.url("/nope"))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_ne!(id, sent);
+        let (prefix, counter) = id.split_once('-').expect("generated id");
+        assert_eq!(prefix.len(), 16, "64 random bits: {id}");
+        assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert!(u64::from_str_radix(counter, 16).is_ok(), "{id}");
+        let body = json_error(response, 404, "not_found").await;
+        assert!(!body.to_string().contains(sent), "{body}");
+
+        // A fast route echoes only an id the router would keep.
+        let fast = client
+            .get(server.url("/json"))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fast.status(), 200);
+        assert!(!fast.headers().contains_key("x-request-id"), "{sent}");
+    }
+    let kept = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = client
+        .get(server.url("/"))
+        .header("x-request-id", kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], kept);
     server.shutdown().await.unwrap();
 }
 

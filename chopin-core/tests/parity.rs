@@ -123,6 +123,53 @@ fn cases() -> Vec<Case> {
         one("trailing slash", get("/json/"), Body),
         one("other case", get("/JSON"), Body),
         one("unknown path", get("/does/not/exist"), Body),
+        one("HEAD unknown path", req("HEAD", "/does/not/exist", "", ""), NoBody),
+        one("no Host", "GET / HTTP/1.1\r\n\r\n".to_owned(), Body),
+        one(
+            "no Host, unknown path",
+            "GET /does/not/exist HTTP/1.1\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "two Hosts",
+            "GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "Host with userinfo",
+            "GET / HTTP/1.1\r\nHost: user@test\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "Host not an authority",
+            "GET /nope HTTP/1.1\r\nHost: te st/x\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "two Hosts on HTTP/1.0",
+            "GET / HTTP/1.0\r\nHost: a.test\r\nHost: b.test\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "Host with a port",
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "HTTP/1.0 to the router without Host",
+            "GET / HTTP/1.0\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "implausible client request id on a fast route",
+            req("GET", "/json", "X-Request-Id: abc-\"quoted\" id\r\n", ""),
+            Body,
+        ),
+        one(
+            "implausible client request id",
+            req("GET", "/nope", "X-Request-Id: abc-\"quoted\" id\r\n", ""),
+            Body,
+        ),
         one("welcome", get("/"), Body),
         one("POST welcome", req("POST", "/", "", "{}"), Body),
         one(
@@ -259,6 +306,14 @@ fn expected_status(case: &str) -> Option<&'static str> {
         "API document" | "API docs page with slash" | "API docs script" => "200",
         "API docs page" => "303",
         "API docs unknown file" => "404",
+        "no Host"
+        | "no Host, unknown path"
+        | "two Hosts"
+        | "Host with userinfo"
+        | "Host not an authority"
+        | "two Hosts on HTTP/1.0" => "400",
+        "Host with a port" | "HTTP/1.0 to the router without Host" => "200",
+        "HEAD unknown path" | "implausible client request id" => "404",
         "signup" => "201",
         "signup again" => "409",
         "signup with invalid fields" => "422",
@@ -415,6 +470,100 @@ async fn both_modes_answer_every_request_the_same() {
     .await
     .unwrap();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    standard.shutdown().await.unwrap();
+    performance.shutdown().await.unwrap();
+}
+
+/// The header named `name` of `answer`.
+fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
+    answer
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_the_headers_of_get_in_both_modes() {
+    let (standard, performance) = both_modes().await;
+    for server in [&standard, &performance] {
+        let addr = server.addr;
+        // Not `/`: its body names the mode, which the comparison rewrites.
+        for path in ["/does/not/exist", "/api-docs/openapi.json", "/api/auth/me"] {
+            // One id for both: a generated one may differ in length, and so the body.
+            let id = "X-Request-Id: abc-head\r\n";
+            let (get_answer, head_answer) = tokio::task::spawn_blocking(move || {
+                let get = one("GET", req("GET", path, id, ""), Expect::Body);
+                let head = one("HEAD", req("HEAD", path, id, ""), Expect::NoBody);
+                (exchange(addr, &get), exchange(addr, &head))
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                get_answer[0].status_line, head_answer[0].status_line,
+                "{path}"
+            );
+            assert_eq!(get_answer[0].headers, head_answer[0].headers, "{path}");
+            assert!(head_answer[0].body.is_empty());
+        }
+    }
+    standard.shutdown().await.unwrap();
+    performance.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_host_is_a_json_400_with_a_request_id_in_both_modes() {
+    let (standard, performance) = both_modes().await;
+    for server in [&standard, &performance] {
+        let addr = server.addr;
+        for request in [
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET /nope HTTP/1.1\r\nHost: a.test\r\nhost: a.test\r\n\r\n",
+            "POST /items HTTP/1.1\r\nHost: u:p@a.test\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            let answer = tokio::task::spawn_blocking(move || {
+                exchange(addr, &one("bad Host", request.to_owned(), Expect::Body))
+            })
+            .await
+            .unwrap()
+            .remove(0);
+            assert!(answer.status_line.starts_with("HTTP/1.1 400"), "{answer:?}");
+            assert_eq!(header(&answer, "content-type"), Some("application/json"));
+            assert_eq!(header(&answer, "x-request-id"), Some("<generated>"));
+            assert_eq!(header(&answer, "x-content-type-options"), Some("nosniff"));
+            assert_eq!(
+                answer.body,
+                r#"{"error":"bad_request","message":"missing or invalid Host header","status":400,"request_id":"<generated>"}"#,
+                "{request:?}"
+            );
+        }
+    }
+    standard.shutdown().await.unwrap();
+    performance.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_are_the_same_in_both_modes_and_absent_on_fast_routes() {
+    let (standard, performance) = both_modes().await;
+    for server in [&standard, &performance] {
+        let addr = server.addr;
+        let (api, fast) = tokio::task::spawn_blocking(move || {
+            (
+                exchange(addr, &one("welcome", get("/"), Expect::Body)).remove(0),
+                exchange(addr, &one("fast", get("/json"), Expect::Body)).remove(0),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(header(&api, "x-content-type-options"), Some("nosniff"));
+        assert_eq!(header(&api, "x-frame-options"), Some("DENY"));
+        assert_eq!(
+            header(&api, "content-security-policy"),
+            Some("default-src 'none'; frame-ancestors 'none'")
+        );
+        assert_eq!(header(&fast, "x-content-type-options"), None);
+        assert_eq!(header(&fast, "content-security-policy"), None);
+    }
     standard.shutdown().await.unwrap();
     performance.shutdown().await.unwrap();
 }

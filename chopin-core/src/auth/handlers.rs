@@ -82,7 +82,7 @@ fn token_response(state: &AppState, user: user::User) -> Result<Json<TokenRespon
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Not `application/json`", body = ApiError),
         (status = 422, description = "Missing or invalid fields", body = ApiError),
-        (status = 503, description = "Database unavailable", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
 pub(crate) async fn signup(
@@ -140,7 +140,7 @@ fn duplicate_or(error: sqlx::Error) -> ApiError {
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Not `application/json`", body = ApiError),
         (status = 422, description = "Missing fields", body = ApiError),
-        (status = 503, description = "Database unavailable", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
 pub(crate) async fn login(
@@ -180,7 +180,7 @@ pub(crate) async fn login(
     responses(
         (status = 200, description = "The user the token is for", body = user::User),
         (status = 401, description = "Missing, invalid or expired token, or deactivated account", body = ApiError),
-        (status = 503, description = "Database unavailable", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
 pub(crate) async fn me(user: AuthUser) -> Json<user::User> {

@@ -1,12 +1,19 @@
 //! Renders every error response in the [`ApiError`] JSON shape.
 //!
-//! axum's rejections, its 405, tower-http's 413 and 408 answer in plain text or with an
-//! empty body. Rather than re-implement each, any 4xx/5xx response whose body is plain
-//! text or untyped is rewritten, keeping status and headers (`Allow`, CORS), and
-//! [`ApiError`] bodies get the request id. Responses with any other content type (JSON,
-//! HTML, ...) are left untouched.
+//! axum's rejections and its 405 answer in plain text or with an empty body. Rather than
+//! re-implement each, any 4xx/5xx response whose body is plain text or untyped is
+//! rewritten, keeping status and headers (`Allow`, CORS), and [`ApiError`] bodies get
+//! the request id. Responses with any other content type (JSON, HTML, ...) are left
+//! untouched.
+//!
+//! The text becomes the message only if it arrives whole within [`MAX_MESSAGE_LEN`]
+//! bytes and the error body timeout; otherwise the message is the status's reason
+//! ("not found"). The client is answered in either case: an error body that never ends
+//! costs at most the timeout and a kilobyte.
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, time::Duration};
+
+use axum::body::HttpBody;
 
 use axum::{body::Body, response::Response};
 use http::{HeaderMap, HeaderValue, header};
@@ -25,8 +32,13 @@ pub(super) enum Outcome {
     Rewrite(Rewrite),
 }
 
-/// Decides what `response` (already carrying its `x-request-id`) needs.
-pub(super) fn classify(mut response: Response, request_id: &HeaderValue) -> Outcome {
+/// Decides what `response` (already carrying its `x-request-id`) needs; a plain-text
+/// body is read for at most `timeout`.
+pub(super) fn classify(
+    mut response: Response,
+    request_id: &HeaderValue,
+    timeout: Duration,
+) -> Outcome {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return Outcome::Done(response);
@@ -37,23 +49,27 @@ pub(super) fn classify(mut response: Response, request_id: &HeaderValue) -> Outc
     if !is_plain_text(response.headers()) {
         return Outcome::Done(response);
     }
+    let (parts, body) = response.into_parts();
+    if body.size_hint().lower() > MAX_MESSAGE_LEN as u64 {
+        // Known to be over the bound: not worth reading.
+        return Outcome::Done(render(
+            Response::from_parts(parts, Body::empty()),
+            &ApiError::from_status(status, generic_message(status)),
+            request_id,
+        ));
+    }
     let request_id = request_id.clone();
     Outcome::Rewrite(Box::pin(async move {
-        let (parts, body) = response.into_parts();
-        let text = match http_body_util::Limited::new(body, MAX_MESSAGE_LEN)
-            .collect()
-            .await
-        {
-            Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+        let read = http_body_util::Limited::new(body, MAX_MESSAGE_LEN).collect();
+        let text = match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes())
                 .trim()
                 .to_owned(),
-            Err(_) => String::new(),
+            // Too long, too slow or broken: the status says enough.
+            Ok(Err(_)) | Err(_) => String::new(),
         };
         let message = if text.is_empty() {
-            status
-                .canonical_reason()
-                .unwrap_or("error")
-                .to_ascii_lowercase()
+            generic_message(status)
         } else {
             text
         };
@@ -63,6 +79,14 @@ pub(super) fn classify(mut response: Response, request_id: &HeaderValue) -> Outc
             &request_id,
         )
     }))
+}
+
+/// The status's reason, lower case: `not found`.
+fn generic_message(status: http::StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
 }
 
 fn is_plain_text(headers: &HeaderMap) -> bool {

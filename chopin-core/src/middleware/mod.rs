@@ -3,25 +3,30 @@
 //!
 //! Outermost first:
 //!
-//! 1. request id: keep the client's `x-request-id` or generate one, echo it on the
-//!    response, and render every 4xx/5xx in the [`ApiError`] JSON shape;
-//! 2. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
+//! 1. request id: keep the client's `x-request-id` if plausible or generate one, echo
+//!    it on the response, add the security headers ([`security_headers`]) and render
+//!    every 4xx/5xx in the [`ApiError`] JSON shape, reading a plain-text error body for
+//!    at most [`ERROR_BODY_TIMEOUT`] (or the request timeout, if shorter);
+//! 2. `Host` validation (`400`; [`host`]);
+//! 3. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
 //!    enables `debug` at startup: at the default level it would log nothing and cost
 //!    a boxed body and two clock reads per request;
-//! 3. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
-//! 4. request timeout (`408`), unless disabled ([`timeout`]: no timer until a request
-//!    waits);
-//! 5. panic → `500`, the server keeps serving ([`catch_panic`]);
-//! 6. request body limit (`413`; [`body_limit`]: only bodies of unknown length are
+//! 4. CORS, only when `CORS_ALLOWED_ORIGINS` is set;
+//! 5. request timeout (`503` with `Retry-After`), unless disabled ([`timeout`]: no timer
+//!    until a request waits);
+//! 6. panic → `500`, the server keeps serving ([`catch_panic`]);
+//! 7. request body limit (`413`; [`body_limit`]: only bodies of unknown length are
 //!    wrapped).
 
 mod body_limit;
 mod catch_panic;
+mod host;
 mod json_errors;
 pub(crate) mod request_id;
+mod security_headers;
 mod timeout;
 
-use std::convert::Infallible;
+use std::{convert::Infallible, time::Duration};
 
 use axum::{
     BoxError, Router,
@@ -41,13 +46,26 @@ use tracing::Level;
 use self::{
     body_limit::BodyLimitLayer,
     catch_panic::CatchPanicLayer,
+    host::HostLayer,
     request_id::{RequestIdLayer, X_REQUEST_ID},
     timeout::TimeoutLayer,
 };
 use crate::config::{Config, CorsOrigins};
 
+/// For the server: a request with a bad `Host` skips the fast routes and gets this
+/// stack's `400`.
+#[allow(
+    unused_imports,
+    reason = "used once the server's fast path checks Host"
+)]
+pub(crate) use self::host::valid_host;
+
 /// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Longest wait for a plain-text error body to be rewritten as JSON: such bodies are a
+/// short message a handler has at hand, so one that takes longer is not waited for.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `router` wrapped in the default stack configured by `config`.
 ///
@@ -65,8 +83,12 @@ pub(crate) fn wrap(
         // Lift axum's extractor cap so the configured limit is the one that applies.
         router = router.layer(DefaultBodyLimit::max(config.body_limit));
     }
+    let error_body_timeout = config
+        .request_timeout
+        .map_or(ERROR_BODY_TIMEOUT, |t| t.min(ERROR_BODY_TIMEOUT));
     ServiceBuilder::new()
-        .layer(RequestIdLayer)
+        .layer(RequestIdLayer::new(error_body_timeout))
+        .layer(HostLayer)
         .option_layer(tracing_enabled().then(|| {
             let trace = TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

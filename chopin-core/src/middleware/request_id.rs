@@ -1,17 +1,21 @@
-//! The outermost layer: every request gets an id, every response carries it, every
-//! error response is rendered in the JSON shape ([`super::json_errors`]), and every 5xx
-//! is logged at `error` with its method, path and id.
+//! The outermost layer: every request gets an id, every response carries it and the
+//! security headers ([`super::security_headers`]), every error response is rendered in
+//! the JSON shape ([`super::json_errors`]), and every 5xx is logged at `error` with its
+//! method, path and id.
 //!
-//! The id is the client's `x-request-id` if it sent one, otherwise a random per-thread
-//! prefix and a per-thread counter (`3f9a1c0e-1b`): unique across threads, restarts and
-//! instances without a syscall or a shared atomic per request, which a random UUID or a
-//! global counter would cost.
+//! The id is the client's `x-request-id` if it is a plausible id ([`acceptable`]: at
+//! most 64 bytes of letters, digits and `-_.:+/=`), otherwise a generated one: a
+//! per-thread random 64-bit prefix and a per-thread counter (`3f9a1c0e5b7d2a41-1b`),
+//! unique across threads, restarts and a fleet of instances without a syscall or a
+//! shared atomic per request, which a random UUID or a global counter would cost. A
+//! client's id that is refused is neither echoed nor logged.
 
 use std::{
     cell::Cell,
     future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use axum::{
@@ -20,67 +24,103 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::json_errors::{Outcome, Rewrite, classify};
+use super::{
+    json_errors::{Outcome, Rewrite, classify},
+    security_headers,
+};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Longest client-chosen id kept, in bytes: a UUID is 36, a W3C `traceparent` 55.
+const MAX_CLIENT_ID_LEN: usize = 64;
+
 thread_local! {
-    static NEXT_ID: (u32, Cell<u64>) = (random_prefix(), Cell::new(1));
+    static NEXT_ID: (u64, Cell<u64>) = (random_prefix(), Cell::new(1));
 }
 
-fn random_prefix() -> u32 {
-    let mut bytes = [0; 4];
+fn random_prefix() -> u64 {
+    let mut bytes = [0; 8];
     // Without OS randomness, the clock still keeps threads and restarts apart.
     if getrandom::fill(&mut bytes).is_err() {
-        bytes = std::time::SystemTime::now()
+        let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default()
-            .to_ne_bytes();
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        // The low 64 bits are the ones that change.
+        bytes = (nanos as u64).to_ne_bytes();
     }
-    u32::from_ne_bytes(bytes)
+    u64::from_ne_bytes(bytes)
 }
 
-/// A fresh request id from this thread's sequence: `{prefix:08x}-{counter:x}`.
+/// A fresh request id from this thread's sequence: `{prefix:016x}-{counter:x}`.
 fn next_request_id() -> HeaderValue {
     // Formatted by hand: `format!` cost a thousand instructions per request.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = [0u8; 8 + 1 + 16];
+    let mut id = [0u8; 16 + 1 + 16];
     let len = NEXT_ID.with(|(prefix, next)| {
         let n = next.get();
         next.set(n.wrapping_add(1));
-        for (i, byte) in id[..8].iter_mut().enumerate() {
-            *byte = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
+        for (i, byte) in id[..16].iter_mut().enumerate() {
+            *byte = HEX[(prefix >> (60 - 4 * i) & 0xf) as usize];
         }
-        id[8] = b'-';
+        id[16] = b'-';
         let digits = (16 - n.leading_zeros() as usize / 4).max(1);
         for i in 0..digits {
-            id[9 + i] = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
+            id[17 + i] = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
         }
-        9 + digits
+        17 + digits
     });
     // Hex digits and a dash are always a valid header value.
     HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("0"))
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RequestIdLayer;
+/// The client's id, if it sent exactly one that is safe to echo, log and put in JSON.
+pub(crate) fn client_id(headers: &HeaderMap) -> Option<&HeaderValue> {
+    let mut ids = headers.get_all(X_REQUEST_ID).iter();
+    let id = ids.next()?;
+    (ids.next().is_none() && acceptable(id.as_bytes())).then_some(id)
+}
+
+/// 1 to 64 bytes of letters, digits and `-_.:+/=`: UUIDs, trace ids and base64 fit;
+/// spaces, quotes, control bytes and anything that could forge a log field do not.
+fn acceptable(id: &[u8]) -> bool {
+    (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(b))
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestIdLayer {
+    /// How long an error body may take to read before it is replaced ([`classify`]).
+    error_body_timeout: Duration,
+}
+
+impl RequestIdLayer {
+    pub(crate) fn new(error_body_timeout: Duration) -> Self {
+        Self { error_body_timeout }
+    }
+}
 
 impl<S> Layer<S> for RequestIdLayer {
     type Service = RequestId<S>;
 
     fn layer(&self, inner: S) -> RequestId<S> {
-        RequestId { inner }
+        RequestId {
+            inner,
+            error_body_timeout: self.error_body_timeout,
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct RequestId<S> {
     inner: S,
+    error_body_timeout: Duration,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RequestId<S>
@@ -98,10 +138,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let id = match request.headers().get(X_REQUEST_ID) {
+        let id = match client_id(request.headers()) {
             Some(id) => id.clone(),
             None => {
                 let id = next_request_id();
+                // Replaces any refused id, so inner layers and handlers see this one.
                 request.headers_mut().insert(X_REQUEST_ID, id.clone());
                 id
             }
@@ -113,6 +154,7 @@ where
                 future: self.inner.call(request),
                 request: Some((id, method, uri)),
             },
+            error_body_timeout: self.error_body_timeout,
         }
     }
 }
@@ -121,6 +163,7 @@ pin_project! {
     pub(crate) struct RequestIdFuture<F> {
         #[pin]
         state: State<F>,
+        error_body_timeout: Duration,
     }
 }
 
@@ -160,7 +203,8 @@ where
                         );
                     }
                     response.headers_mut().insert(X_REQUEST_ID, id.clone());
-                    match classify(response, &id) {
+                    security_headers::add(response.headers_mut(), uri.path());
+                    match classify(response, &id, *this.error_body_timeout) {
                         Outcome::Done(response) => return Poll::Ready(Ok(response)),
                         Outcome::Rewrite(future) => this.state.set(State::Rewriting { future }),
                     }
@@ -181,7 +225,7 @@ mod tests {
     fn ids_are_prefix_dash_counter_in_hex() {
         let first = next_request_id();
         let (prefix, counter) = first.to_str().unwrap().split_once('-').unwrap();
-        assert_eq!(prefix.len(), 8);
+        assert_eq!(prefix.len(), 16);
         assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit()));
         let n = u64::from_str_radix(counter, 16).unwrap();
         for step in 1..=40 {
@@ -197,5 +241,34 @@ mod tests {
         assert_ne!(here[0], here[1]);
         assert_ne!(here[1], here[2]);
         assert!(!here.contains(&there));
+    }
+
+    #[test]
+    fn client_ids_are_kept_only_when_short_and_plain() {
+        for id in [
+            "abc-123",
+            "3f9a1c0e-5b7d-4a41-9c3e-1b2a3c4d5e6f",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "dGVzdA==",
+            &"a".repeat(64),
+        ] {
+            assert!(acceptable(id.as_bytes()), "{id}");
+        }
+        for id in [
+            "",
+            "has space",
+            "quote\"",
+            "new\nline",
+            "key=value;other",
+            "caf\u{e9}",
+            &"a".repeat(65),
+        ] {
+            assert!(!acceptable(id.as_bytes()), "{id:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("one"));
+        assert_eq!(client_id(&headers).unwrap(), "one");
+        headers.append(X_REQUEST_ID, HeaderValue::from_static("two"));
+        assert!(client_id(&headers).is_none(), "two ids, neither is trusted");
     }
 }

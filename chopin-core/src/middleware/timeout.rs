@@ -1,4 +1,10 @@
-//! Request timeout (`408`) that costs nothing for requests answered without waiting.
+//! Request timeout that costs nothing for requests answered without waiting.
+//!
+//! A handler that runs out of time is answered `503 Service Unavailable` with
+//! `Retry-After` set to the timeout in whole seconds (at least 1), so a client that
+//! retries does not stack a second slow request on the first. Not `408 Request Timeout`:
+//! browsers and HTTP clients resend a request answered `408` on a reused connection on
+//! their own, a `POST` included, so a slow signup could run twice.
 //!
 //! tower-http's `TimeoutLayer` registers a tokio timer for every request: about 930
 //! instructions per request on `/` (`bench/callgrind.sh`), most of it for requests that
@@ -14,7 +20,7 @@ use std::{
 };
 
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
@@ -24,11 +30,17 @@ use crate::api_error::ApiError;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TimeoutLayer {
     timeout: Duration,
+    /// `Retry-After`, in seconds.
+    retry_after: u64,
 }
 
 impl TimeoutLayer {
     pub(crate) fn new(timeout: Duration) -> Self {
-        Self { timeout }
+        let seconds = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+        Self {
+            timeout,
+            retry_after: seconds.max(1),
+        }
     }
 }
 
@@ -39,6 +51,7 @@ impl<S> Layer<S> for TimeoutLayer {
         Timeout {
             inner,
             timeout: self.timeout,
+            retry_after: self.retry_after,
         }
     }
 }
@@ -47,6 +60,7 @@ impl<S> Layer<S> for TimeoutLayer {
 pub(crate) struct Timeout<S> {
     inner: S,
     timeout: Duration,
+    retry_after: u64,
 }
 
 impl<S, R> Service<R> for Timeout<S>
@@ -66,6 +80,7 @@ where
             inner: self.inner.call(request),
             sleep: None,
             deadline: Instant::now() + self.timeout,
+            retry_after: self.retry_after,
         }
     }
 }
@@ -77,6 +92,7 @@ pin_project! {
         #[pin]
         sleep: Option<Sleep>,
         deadline: Instant,
+        retry_after: u64,
     }
 }
 
@@ -98,10 +114,15 @@ where
         if let Some(sleep) = this.sleep.as_pin_mut() {
             ready!(sleep.poll(cx));
         }
-        Poll::Ready(Ok(ApiError::from_status(
-            StatusCode::REQUEST_TIMEOUT,
-            "request timeout",
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request_timeout",
+            "the request took longer than the server allows",
         )
-        .into_response()))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(*this.retry_after));
+        Poll::Ready(Ok(response))
     }
 }

@@ -102,11 +102,18 @@ fn docs_page_renders_offline_in_headless_chromium() {
     let profile = tempdir("chromium-profile");
 
     let output = headless(&profile)
+        // Console messages on stderr: the page's own CSP must block nothing it needs.
+        .args(["--enable-logging=stderr", "--v=0"])
         .arg("--dump-dom")
         .arg(&docs)
         .output()
         .expect("run chromium");
     let dom = String::from_utf8_lossy(&output.stdout);
+    let console = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !console.contains("Content Security Policy"),
+        "the page's Content-Security-Policy blocked part of it:\n{console}"
+    );
     for operation in [
         r#"data-path="/api/auth/signup""#,
         r#"data-path="/api/auth/login""#,

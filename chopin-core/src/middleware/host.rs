@@ -1,0 +1,174 @@
+//! `400` for a request whose `Host` is missing (HTTP/1.1), repeated or not an
+//! authority, as RFC 9112 section 3.2 requires: an application that builds links or
+//! picks a tenant from `Host` never sees an ambiguous one.
+//!
+//! HTTP/1.0 may omit `Host`; HTTP/2 carries `:authority` instead, and a `Host` it sends
+//! anyway is checked the same way.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use axum::response::{IntoResponse, Response};
+use http::{Request, Version, header, uri::Authority};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::api_error::ApiError;
+
+/// Whether `request`'s `Host` is acceptable: exactly one, a non-empty authority without
+/// userinfo and with a numeric port if any; or none, except on HTTP/1.1.
+pub(crate) fn valid_host<B>(request: &Request<B>) -> bool {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let Some(host) = hosts.next() else {
+        return request.version() != Version::HTTP_11;
+    };
+    if hosts.next().is_some() {
+        return false;
+    }
+    is_authority(host.as_bytes())
+}
+
+/// `host[:port]`: a non-empty host, no userinfo, a port of digits that fits in 16 bits.
+fn is_authority(host: &[u8]) -> bool {
+    if host.contains(&b'@') {
+        return false;
+    }
+    let Ok(authority) = Authority::try_from(host) else {
+        return false;
+    };
+    let name = authority.host();
+    // `http` accepts any text after the colon; RFC 3986 wants digits (or none).
+    let port = authority.as_str().get(name.len()..).unwrap_or_default();
+    let port_ok = match port.strip_prefix(':') {
+        None => port.is_empty(),
+        Some(digits) => {
+            digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits.is_empty() || digits.parse::<u16>().is_ok())
+        }
+    };
+    !name.is_empty() && port_ok
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HostLayer;
+
+impl<S> Layer<S> for HostLayer {
+    type Service = Host<S>;
+
+    fn layer(&self, inner: S) -> Host<S> {
+        Host { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Host<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for Host<S>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = HostFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if valid_host(&request) {
+            HostFuture::Inner {
+                future: self.inner.call(request),
+            }
+        } else {
+            HostFuture::Refused {
+                response: Some(
+                    ApiError::bad_request("missing or invalid Host header").into_response(),
+                ),
+            }
+        }
+    }
+}
+
+pin_project! {
+    #[project = HostProj]
+    pub(crate) enum HostFuture<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F, E> Future for HostFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            HostProj::Inner { future } => future.poll(cx),
+            // Polled once: a future is not polled after it completes.
+            HostProj::Refused { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: Version, hosts: &[&str]) -> Request<()> {
+        let mut builder = Request::builder().version(version).uri("/");
+        for host in hosts {
+            builder = builder.header(header::HOST, *host);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn accepts_one_authority() {
+        for host in [
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:3000",
+            "[::1]:3000",
+            "localhost",
+            "example.com:",
+        ] {
+            assert!(valid_host(&request(Version::HTTP_11, &[host])), "{host}");
+        }
+    }
+
+    #[test]
+    fn refuses_missing_repeated_and_malformed_hosts() {
+        assert!(!valid_host(&request(Version::HTTP_11, &[])));
+        assert!(!valid_host(&request(Version::HTTP_11, &["a.com", "a.com"])));
+        assert!(!valid_host(&request(Version::HTTP_10, &["a.com", "b.com"])));
+        for host in [
+            "",
+            "user@example.com",
+            "user:pw@example.com",
+            "exa mple.com",
+            "example.com/path",
+            "example.com?q",
+            "example.com:port",
+            "example.com:65536",
+            "example.com:+80",
+            ":80",
+        ] {
+            assert!(!valid_host(&request(Version::HTTP_11, &[host])), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn http_1_0_and_2_may_omit_it() {
+        assert!(valid_host(&request(Version::HTTP_10, &[])));
+        assert!(valid_host(&request(Version::HTTP_2, &[])));
+        assert!(!valid_host(&request(Version::HTTP_10, &["user@x"])));
+    }
+}
