@@ -146,6 +146,16 @@ fn cases() -> Vec<Case> {
             Body,
         ),
         one(
+            "no Host, fast route",
+            "GET /json HTTP/1.1\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
+            "two Hosts, fast route",
+            "GET /plaintext HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n".to_owned(),
+            Body,
+        ),
+        one(
             "two Hosts on HTTP/1.0",
             "GET / HTTP/1.0\r\nHost: a.test\r\nHost: b.test\r\n\r\n".to_owned(),
             Body,
@@ -311,6 +321,8 @@ fn expected_status(case: &str) -> Option<&'static str> {
         | "two Hosts"
         | "Host with userinfo"
         | "Host not an authority"
+        | "no Host, fast route"
+        | "two Hosts, fast route"
         | "two Hosts on HTTP/1.0" => "400",
         "Host with a port" | "HTTP/1.0 to the router without Host" => "200",
         "HEAD unknown path" | "implausible client request id" => "404",
@@ -518,6 +530,8 @@ async fn bad_host_is_a_json_400_with_a_request_id_in_both_modes() {
         let addr = server.addr;
         for request in [
             "GET / HTTP/1.1\r\n\r\n",
+            "GET /json HTTP/1.1\r\n\r\n",
+            "GET /plaintext HTTP/1.1\r\nHost: a b\r\n\r\n",
             "GET /nope HTTP/1.1\r\nHost: a.test\r\nhost: a.test\r\n\r\n",
             "POST /items HTTP/1.1\r\nHost: u:p@a.test\r\nContent-Length: 0\r\n\r\n",
         ] {

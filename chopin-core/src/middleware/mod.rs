@@ -54,10 +54,6 @@ use crate::config::{Config, CorsOrigins};
 
 /// For the server: a request with a bad `Host` skips the fast routes and gets this
 /// stack's `400`.
-#[allow(
-    unused_imports,
-    reason = "used once the server's fast path checks Host"
-)]
 pub(crate) use self::host::valid_host;
 
 /// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).

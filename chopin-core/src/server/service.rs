@@ -15,7 +15,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
-use crate::fast_route::FastRoutes;
+use crate::{fast_route::FastRoutes, middleware::valid_host};
 
 pub(super) type ChopinBody = Either<Full<Bytes>, Body>;
 
@@ -68,7 +68,11 @@ where
     type Future = ChopinFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        match self.fast_routes.respond(&request) {
+        // A bad `Host` is refused by the middleware, in the JSON error shape.
+        let fast = valid_host(&request)
+            .then(|| self.fast_routes.respond(&request))
+            .flatten();
+        match fast {
             Some(response) => ChopinFuture::Fast {
                 response: Some(response.map(Either::Left)),
             },
