@@ -3,10 +3,14 @@
 //! Every variable, its default and its unit is listed in `docs/configuration.md`;
 //! the names live in [`vars`] and the defaults in [`defaults`], nowhere else.
 
+mod database_url;
+
 use std::{fmt, str::FromStr, time::Duration};
 
 use http::HeaderValue;
 
+pub(crate) use self::database_url::Backend;
+pub use self::database_url::DatabaseUrl;
 use crate::error::Error;
 
 /// Names of the environment variables Chopin reads.
@@ -280,8 +284,8 @@ pub struct Config {
     pub header_read_timeout: Option<Duration>,
     /// `ENVIRONMENT`. Default `development`.
     pub environment: Environment,
-    /// `DATABASE_URL`. Default `sqlite:./app.db`.
-    pub database_url: String,
+    /// `DATABASE_URL`. Default `sqlite:./app.db`. Printed with its password masked.
+    pub database_url: DatabaseUrl,
     /// `DATABASE_MAX_CONNECTIONS`. Default 10.
     pub database_max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection before
@@ -319,7 +323,8 @@ impl Default for Config {
             backlog: defaults::SERVER_BACKLOG,
             header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
             environment: Environment::default(),
-            database_url: defaults::DATABASE_URL.to_owned(),
+            #[allow(clippy::expect_used, reason = "a constant; a test parses it")]
+            database_url: DatabaseUrl::new(defaults::DATABASE_URL).expect("default DATABASE_URL"),
             database_max_connections: defaults::DATABASE_MAX_CONNECTIONS,
             database_acquire_timeout: Duration::from_secs(defaults::DATABASE_ACQUIRE_TIMEOUT_SECS),
             database_idle_timeout: Some(Duration::from_secs(defaults::DATABASE_IDLE_TIMEOUT_SECS)),
@@ -447,15 +452,8 @@ impl Config {
             timeout => Some(timeout),
         };
         let database_url = match get(vars::DATABASE_URL)? {
-            None => defaults::DATABASE_URL.to_owned(),
-            Some(v) if crate::db::Backend::of(&v).is_none() => {
-                return Err(Error::invalid(
-                    vars::DATABASE_URL,
-                    &crate::db::masked(&v),
-                    "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db",
-                ));
-            }
-            Some(v) => v,
+            None => DatabaseUrl::new(defaults::DATABASE_URL)?,
+            Some(v) => DatabaseUrl::new(v)?,
         };
         let database_max_connections = match get(vars::DATABASE_MAX_CONNECTIONS)? {
             None => defaults::DATABASE_MAX_CONNECTIONS,
@@ -675,7 +673,7 @@ mod tests {
         assert_eq!(c.host, "127.0.0.1");
         assert_eq!(c.port, 3000);
         assert_eq!(c.environment, Environment::Development);
-        assert_eq!(c.database_url, "sqlite:./app.db");
+        assert_eq!(c.database_url.expose_secret(), "sqlite:./app.db");
         assert!(c.jwt_secret.is_generated());
         assert_eq!(c.jwt_secret.as_bytes().len(), 32);
         assert_eq!(c.body_limit, 2 * 1024 * 1024);
@@ -786,7 +784,9 @@ mod tests {
     #[test]
     fn database_url() {
         assert_eq!(
-            ok(&[("DATABASE_URL", "sqlite::memory:")]).database_url,
+            ok(&[("DATABASE_URL", "sqlite::memory:")])
+                .database_url
+                .expose_secret(),
             "sqlite::memory:"
         );
         assert!(err(&[("DATABASE_URL", "app.db")]).starts_with("invalid DATABASE_URL \"app.db\""));
@@ -952,5 +952,27 @@ mod tests {
     #[test]
     fn later_pairs_override_earlier_ones() {
         assert_eq!(ok(&[("SERVER_PORT", "1"), ("SERVER_PORT", "2")]).port, 2);
+    }
+
+    #[test]
+    fn database_password_is_not_printed_by_debug() {
+        let c = ok(&[(
+            "DATABASE_URL",
+            "postgres://app:hunter2@db/app?password=hunter2",
+        )]);
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("postgres://app:***@db/app?password=***"));
+        assert!(!format!("{c:#?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_default_database_url_parses() {
+        assert_eq!(
+            DatabaseUrl::new(defaults::DATABASE_URL)
+                .unwrap()
+                .expose_secret(),
+            "sqlite:./app.db"
+        );
     }
 }
