@@ -12,9 +12,9 @@
 //!
 //! - `app`: [`App`], which gathers configuration, your routes and fast routes into one
 //!   router.
-//! - `config`: [`Config`] from environment variables; [`vars`] names them and
-//!   [`defaults`] holds every default. Its leaf `config/database_url` is
-//!   [`DatabaseUrl`], parsed once and masked when printed.
+//! - `config`: [`Config`] from environment variables, `.env` or code, and its rules;
+//!   [`vars`] names the variables and [`defaults`] holds every default. Its leaf
+//!   `config/database_url` is [`DatabaseUrl`], parsed once and masked when printed.
 //! - `db`: the database pool ([`Db`]) from `DATABASE_URL`, migrations, and database
 //!   failures as `503`/`500`.
 //! - [`auth`]: users, argon2id passwords, HS256 tokens, the `/api/auth` routes and the
