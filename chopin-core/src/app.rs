@@ -83,9 +83,11 @@ impl App {
     ///
     /// # Errors
     ///
-    /// If the database cannot be opened (the message names `DATABASE_URL`, password
-    /// masked) or a migration fails.
+    /// If the configuration breaks a rule its variables are held to (see
+    /// [`Config::validate`]), if the database cannot be opened (the message names
+    /// `DATABASE_URL`, password masked) or a migration fails.
     pub async fn with_config(config: Config) -> Result<Self, Error> {
+        config.validate()?;
         if config.jwt_secret.is_generated() {
             tracing::warn!(
                 "JWT_SECRET is not set: using a random secret for this process only; \

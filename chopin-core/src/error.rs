@@ -2,7 +2,7 @@
 //!
 //! HTTP error responses are a different thing: see [`crate::ApiError`].
 
-use std::{fmt, io, net::SocketAddr};
+use std::{borrow::Cow, fmt, io, net::SocketAddr};
 
 /// Why Chopin could not start or keep serving.
 ///
@@ -19,7 +19,14 @@ enum ErrorKind {
     InvalidVar {
         var: &'static str,
         value: String,
-        expected: &'static str,
+        expected: Cow<'static, str>,
+    },
+    #[error("invalid Config::{field} {value} ({var}): expected {expected}")]
+    InvalidField {
+        field: &'static str,
+        var: &'static str,
+        value: String,
+        expected: String,
     },
     #[error("{var} is not valid UTF-8")]
     NotUnicode { var: &'static str },
@@ -70,10 +77,29 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(var: &'static str, value: &str, expected: &'static str) -> Self {
+    pub(crate) fn invalid(
+        var: &'static str,
+        value: &str,
+        expected: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::new(ErrorKind::InvalidVar {
             var,
             value: value.to_owned(),
+            expected: expected.into(),
+        })
+    }
+
+    /// A field of a [`crate::Config`] built in code holds a value its variable refuses.
+    pub(crate) fn invalid_field(
+        field: &'static str,
+        var: &'static str,
+        value: String,
+        expected: String,
+    ) -> Self {
+        Self::new(ErrorKind::InvalidField {
+            field,
+            var,
+            value,
             expected,
         })
     }
@@ -132,11 +158,13 @@ impl Error {
         Self::new(ErrorKind::Serve(source))
     }
 
-    /// True if the configuration (environment variables, `.env`, secrets) is at fault.
+    /// True if the configuration (environment variables, `.env`, secrets, or a [`crate::Config`]
+    /// built in code) is at fault.
     pub fn is_config(&self) -> bool {
         matches!(
             *self.inner,
             ErrorKind::InvalidVar { .. }
+                | ErrorKind::InvalidField { .. }
                 | ErrorKind::NotUnicode { .. }
                 | ErrorKind::Secret(_)
                 | ErrorKind::DotEnv(_)

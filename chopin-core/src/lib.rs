@@ -12,8 +12,9 @@
 //!
 //! - `app`: [`App`], which gathers configuration, your routes and fast routes into one
 //!   router.
-//! - `config`: [`Config`] from environment variables; [`vars`] names them and
-//!   [`defaults`] holds every default.
+//! - `config`: [`Config`] from environment variables, `.env` or code, and its rules;
+//!   [`vars`] names the variables and [`defaults`] holds every default. Its leaf
+//!   `config/database_url` is [`DatabaseUrl`], parsed once and masked when printed.
 //! - `db`: the database pool ([`Db`]) from `DATABASE_URL`, migrations, and database
 //!   failures as `503`/`500`.
 //! - [`auth`]: users, argon2id passwords, HS256 tokens, the `/api/auth` routes and the
@@ -55,7 +56,7 @@ mod welcome;
 pub use api_error::ApiError;
 pub use app::App;
 pub use config::{
-    Config, CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
+    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
 };
 pub use db::Db;
 pub use error::Error;

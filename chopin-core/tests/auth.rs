@@ -40,7 +40,7 @@ fn postgres_url() -> String {
 
 fn config(url: &str) -> Config {
     let mut config = common::config();
-    config.database_url = url.to_owned();
+    config.database_url = url.parse().expect("URL");
     config.jwt_secret = JwtSecret::new(SECRET);
     config
 }

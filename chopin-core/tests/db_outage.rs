@@ -29,7 +29,7 @@ async fn losing_the_database_is_a_503_and_the_server_recovers() {
     let url = cluster.fresh_database();
     for mode in [ServerMode::Standard, ServerMode::Performance] {
         let mut config = config_in(mode);
-        config.database_url = url.clone();
+        config.database_url = url.parse().expect("URL");
         config.jwt_secret = JwtSecret::new("a test secret that is at least 32 bytes");
         config.database_acquire_timeout = Duration::from_secs(1);
         let server = start_app(App::with_config(config).await.expect("app")).await;

@@ -90,7 +90,7 @@ async fn sigterm_under_postgres_load_loses_no_answered_request() {
         .expect("SIGTERM listener");
     let url = cluster().fresh_database();
     let mut config = config_in(ServerMode::Performance);
-    config.database_url = url.clone();
+    config.database_url = url.parse().expect("database URL");
     config.jwt_secret = JwtSecret::new("a test secret that is at least 32 bytes");
     config.workers = 4;
     config.shutdown_timeout = Duration::from_secs(20);

@@ -10,67 +10,14 @@ use http::StatusCode;
 use sqlx::{AnyConnection, Connection, Executor, any::AnyPoolOptions};
 
 pub(crate) use self::migrations::run_app_migrations;
-use crate::{api_error::ApiError, config::Config, error::Error};
+use crate::{
+    api_error::ApiError,
+    config::{Backend, Config},
+    error::Error,
+};
 
 /// The connection pool handed to your handlers through [`crate::AppState`].
 pub type Db = sqlx::AnyPool;
-
-/// Which database `DATABASE_URL` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Sqlite { in_memory: bool },
-    Postgres,
-}
-
-impl Backend {
-    /// `None` for schemes this build cannot serve.
-    pub(crate) fn of(url: &str) -> Option<Self> {
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let in_memory = rest.trim_start_matches('/').starts_with(":memory:")
-                || rest.contains("mode=memory");
-            Some(Self::Sqlite { in_memory })
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
-        } else {
-            None
-        }
-    }
-}
-
-/// `url` with any password (`user:password@` or a `password=` parameter) replaced by
-/// `***`, fit for logs and error messages.
-pub(crate) fn masked(url: &str) -> String {
-    let mut url = url.to_owned();
-    if let Some(authority_start) = url.find("://").map(|i| i + 3) {
-        let authority_end = url[authority_start..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| authority_start + i);
-        let authority = &url[authority_start..authority_end];
-        if let Some((start, end)) = authority.rfind('@').and_then(|at| {
-            authority[..at]
-                .find(':')
-                .map(|colon| (authority_start + colon + 1, authority_start + at))
-        }) {
-            url.replace_range(start..end, "***");
-        }
-    }
-    if let Some(query_start) = url.find('?') {
-        let mut from = query_start;
-        while let Some(found) = url[from..].find("password=") {
-            let start = from + found + "password=".len();
-            let preceded_by_separator =
-                matches!(url.as_bytes()[start - "password=".len() - 1], b'?' | b'&');
-            let end = url[start..].find('&').map_or(url.len(), |i| start + i);
-            if preceded_by_separator {
-                url.replace_range(start..end, "***");
-                from = start + 3;
-            } else {
-                from = end;
-            }
-        }
-    }
-    url
-}
 
 /// Opens the pool (one connection up front, so a wrong URL fails at startup) and
 /// applies Chopin's migrations.
@@ -82,13 +29,8 @@ pub(crate) async fn open(config: &Config) -> Result<Db, Error> {
 
 async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
     sqlx::any::install_default_drivers();
-    let url = config.database_url.as_str();
-    let Some(backend) = Backend::of(url) else {
-        return Err(Error::database(
-            masked(url),
-            "unsupported database URL scheme",
-        ));
-    };
+    let backend = config.database_url.backend();
+    let url = config.database_url.expose_secret();
     let mut options = AnyPoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(config.database_acquire_timeout)
@@ -135,9 +77,9 @@ async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
                     crate::config::vars::DATABASE_ACQUIRE_TIMEOUT_SECS
                 ),
             };
-            Err(Error::database(masked(&config.database_url), why))
+            Err(Error::database(config.database_url.to_string(), why))
         }
-        Err(e) => Err(Error::database(masked(&config.database_url), e)),
+        Err(e) => Err(Error::database(config.database_url.to_string(), e)),
     }
 }
 
@@ -198,43 +140,6 @@ impl From<sqlx::Error> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backends() {
-        assert_eq!(
-            Backend::of("sqlite::memory:"),
-            Some(Backend::Sqlite { in_memory: true })
-        );
-        assert_eq!(
-            Backend::of("sqlite:./app.db"),
-            Some(Backend::Sqlite { in_memory: false })
-        );
-        assert_eq!(Backend::of("postgresql://u@h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of("mysql://u@h/db"), None);
-        assert_eq!(Backend::of("app.db"), None);
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            masked("postgres://app:s3cr@t@db:5432/app"),
-            "postgres://app:***@db:5432/app"
-        );
-        assert_eq!(masked("postgres://app@db/app"), "postgres://app@db/app");
-        assert_eq!(masked("sqlite:./app.db"), "sqlite:./app.db");
-        assert_eq!(
-            masked("postgres://db/app?user=app&password=s3cret&sslmode=disable"),
-            "postgres://db/app?user=app&password=***&sslmode=disable"
-        );
-        assert_eq!(
-            masked("postgres://u:p@db/app?password=x"),
-            "postgres://u:***@db/app?password=***"
-        );
-        assert_eq!(
-            masked("postgres://db/app?oldpassword=x"),
-            "postgres://db/app?oldpassword=x"
-        );
-    }
 
     #[test]
     fn unavailable_codes() {

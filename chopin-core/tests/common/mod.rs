@@ -108,7 +108,7 @@ impl Gate {
 pub fn config() -> Config {
     let mut config = Config::default();
     config.port = 0;
-    config.database_url = "sqlite::memory:".to_owned();
+    config.database_url = "sqlite::memory:".parse().expect("URL");
     config
 }
 

@@ -172,6 +172,21 @@ fn bad_settings_stop_startup_with_one_clear_line() {
         r#"Error: invalid DATABASE_URL "mysql://root:***@db/app": expected a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db"#
     );
     assert_eq!(
+        refused(&[("REQUEST_TIMEOUT_SECS", "18446744073709551615")]),
+        r#"Error: invalid REQUEST_TIMEOUT_SECS "18446744073709551615": expected a whole number of seconds from 0 to 86400 (0 disables)"#
+    );
+    let unreachable = refused(&[
+        ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/app"),
+        ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+    ]);
+    assert!(
+        unreachable.starts_with(
+            r#"Error: cannot open the database at DATABASE_URL "postgres://app:***@127.0.0.1:1/app": "#
+        ),
+        "{unreachable}"
+    );
+    assert!(!unreachable.contains("hunter2"), "{unreachable}");
+    assert_eq!(
         refused(&[("DATABASE_URL", "sqlite:/no/such/dir/app.db")]),
         r#"Error: cannot open the database at DATABASE_URL "sqlite:/no/such/dir/app.db": error returned from database: (code: 14) unable to open database file"#
     );
@@ -214,6 +229,28 @@ fn reads_settings_from_dot_env() {
     assert!(
         stderr.contains(r#"invalid SERVER_MODE "turbo""#),
         "{stderr}"
+    );
+}
+
+#[test]
+fn the_environment_wins_over_dot_env() {
+    let mut command = example(&[("SERVER_PORT", "0"), ("SERVER_MODE", "performance")]);
+    let dir = command.get_current_dir().expect("dir").to_owned();
+    std::fs::write(dir.join(".env"), "SERVER_MODE=turbo\nLOG_FORMAT=json\n").expect("write .env");
+    let mut child = command.spawn().expect("spawn example");
+    let banner = read_banner(&mut child);
+    assert_eq!(
+        banner[1], "   → Mode: performance",
+        "set in the environment"
+    );
+    let stderr = stop_and_read_stderr(&mut child);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("JWT_SECRET is not set"))
+        .unwrap_or_else(|| panic!("no warning in\n{stderr}"));
+    assert!(
+        warning.starts_with('{'),
+        "LOG_FORMAT=json from .env: {warning}"
     );
 }
 
