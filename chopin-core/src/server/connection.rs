@@ -3,7 +3,7 @@
 //! settings (head limit, timeouts, upgrades) until the connection ends or the server
 //! drains.
 
-use std::{io, sync::Arc, time::Duration};
+use std::{io, pin::Pin, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use hyper::{
@@ -114,26 +114,10 @@ where
         );
         let result = if is_h2 {
             let connection = self.http2.serve_connection(io, service);
-            tokio::pin!(connection);
-            tokio::select! {
-                biased;
-                result = connection.as_mut() => result,
-                () = &mut draining => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            until_drained(connection, draining, |c| c.graceful_shutdown()).await
         } else {
             let connection = self.http1.serve_connection(io, service).with_upgrades();
-            tokio::pin!(connection);
-            tokio::select! {
-                biased;
-                result = connection.as_mut() => result,
-                () = &mut draining => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            until_drained(connection, draining, |c| c.graceful_shutdown()).await
         };
         if let Err(err) = result {
             tracing::debug!(%err, "connection error");
@@ -173,11 +157,56 @@ where
     }
 }
 
+/// Serves `listener` until `stop` completes, then gives the connections it accepted up
+/// to `drain` to finish their in-flight requests. Both modes' listeners run this.
+pub(super) async fn serve<S, T>(
+    listener: TcpListener,
+    http: &Arc<Http<T>>,
+    service: &ChopinService<S>,
+    cap: &Arc<Semaphore>,
+    stop: impl Future<Output = ()>,
+    drain: Duration,
+) where
+    S: AppService,
+    T: Timer + Clone + Send + Sync + Unpin + 'static,
+{
+    let connections = Drain::default();
+    accept(&listener, http, service, cap, &connections, stop).await;
+    drop(listener);
+    if tokio::time::timeout(drain, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?drain,
+            "in-flight requests did not finish within the drain deadline"
+        );
+    }
+}
+
+/// Runs `connection` to its end; once the drain starts, asks it to close after its
+/// in-flight requests.
+async fn until_drained<C: Future>(
+    connection: C,
+    mut draining: Draining,
+    graceful_shutdown: impl FnOnce(Pin<&mut C>),
+) -> C::Output {
+    tokio::pin!(connection);
+    tokio::select! {
+        biased;
+        output = connection.as_mut() => output,
+        () = &mut draining => {
+            graceful_shutdown(connection.as_mut());
+            connection.await
+        }
+    }
+}
+
 /// Accepts on `listener` until `stop` completes, serving each connection on its own task
 /// once `cap` has a slot for it; a full cap stops accepting (new connections wait in the
 /// kernel's backlog, and at most one accepted connection per listener waits for a slot)
 /// without touching the connections being served.
-pub(super) async fn accept<S, T>(
+async fn accept<S, T>(
     listener: &TcpListener,
     http: &Arc<Http<T>>,
     service: &ChopinService<S>,

@@ -17,7 +17,6 @@ use tokio::{
 
 use super::{
     connection::{self, Http},
-    drain::Drain,
     service::{AppService, ChopinService},
     timer::CoarseTimer,
 };
@@ -180,22 +179,12 @@ async fn worker<S: AppService>(
         }
     };
     tokio::spawn(CoarseTimer.sweep());
-    let connections = Drain::default();
     let stop = async move {
         // An error means the supervisor is gone: stop as well.
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    connection::accept(&listener, &http, &service, &cap, &connections, stop).await;
-    drop(listener);
-    if tokio::time::timeout(drain, connections.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            ?drain,
-            "in-flight requests did not finish in time; closing them"
-        );
-    }
+    // Connections still open at the drain deadline close with this worker's runtime.
+    connection::serve(listener, &http, &service, &cap, stop, drain).await;
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use tokio::{net::TcpListener, sync::Semaphore};
 
 use super::{
     connection::{self, Http},
-    drain::Drain,
     service::{AppService, ChopinService},
 };
 
@@ -25,26 +24,8 @@ pub(super) async fn serve<S, F>(
     S: AppService,
     F: Future<Output = ()> + Send + 'static,
 {
-    let connections = Drain::default();
-    connection::accept(
-        &listener,
-        &Arc::new(http),
-        &service,
-        &cap,
-        &connections,
-        shutdown,
-    )
-    .await;
-    drop(listener);
-    if tokio::time::timeout(drain, connections.shutdown())
-        .await
-        .is_err()
-    {
-        // The connection tasks live on the caller's runtime; they end when it shuts
-        // down, which for `run()` in `main` is right after this returns.
-        tracing::warn!(
-            ?drain,
-            "in-flight requests did not finish in time; no longer waiting"
-        );
-    }
+    // When the drain deadline passes, the connection tasks left are on the caller's
+    // runtime; they end when it shuts down, which for `run()` in `main` is right after
+    // this returns.
+    connection::serve(listener, &Arc::new(http), &service, &cap, shutdown, drain).await;
 }
