@@ -3,8 +3,12 @@
 Each server runs pinned to core 0 (one worker), wrk pinned to core 1. For every
 server, path and shape (keep-alive, 16-deep pipelining) it records requests/s, p99
 latency, requests per server-CPU-second (utime+stime from /proc/PID/stat over the
-measured window), idle and peak RSS. Ratios are against plain hyper measured in the
-same run, and against plain axum::serve for router routes.
+measured window), idle and peak RSS.
+
+Baselines, all measured in the same run: plain hyper, axum::serve as documented
+(Nagle on) and with TCP_NODELAY, and may-minihttp (TechEmpower's plaintext and JSON
+routes on one `may` worker). Ratios of requests per CPU-second are against hyper's
+`/`, axum::serve's (Nagle on) `/` and may-minihttp's `/plaintext`, for the same shape.
 """
 
 import os
@@ -37,7 +41,9 @@ def chopin(mode, environment):
 # name, binary, environment, paths
 SERVERS = [
     ("hyper", f"{TARGET}/bench-hyper", {}, ["/"]),
-    ("axum::serve", f"{TARGET}/bench-axum", {}, ["/"]),
+    ("axum::serve (Nagle on)", f"{TARGET}/bench-axum", {}, ["/"]),
+    ("axum::serve + TCP_NODELAY", f"{TARGET}/bench-axum", {"NODELAY": "1"}, ["/"]),
+    ("may-minihttp", f"{TARGET}/bench-may-minihttp", {}, ["/plaintext", "/json"]),
     # Not a bar: hyper doing what a fast route does (headers, header-read timeout).
     ("hyper + fast-route headers/timeout", f"{TARGET}/bench-hyper",
      {"SAME_AS_CHOPIN": "1"}, ["/"]),
@@ -158,15 +164,17 @@ def main():
 
     print(f"\n{RUNS} runs x {DURATION} s, wrk -t1 -c{CONNECTIONS}, server on core 0, "
           f"wrk on core 1; medians.\n")
-    print("| server | path | shape | req/s | p99 ms | req/CPU-s | vs hyper | vs axum::serve |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| server | path | shape | req/s | p99 ms | req/CPU-s | vs hyper "
+          "| vs axum::serve (Nagle on) | vs may-minihttp |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for (name, path, shape) in samples:
         per_cpu = median((name, path, shape), "per_cpu")
         hyper = median(("hyper", "/", shape), "per_cpu")
-        axum = median(("axum::serve", "/", shape), "per_cpu")
+        axum = median(("axum::serve (Nagle on)", "/", shape), "per_cpu")
+        may = median(("may-minihttp", "/plaintext", shape), "per_cpu")
         print(f"| {name} | `{path}` | {shape} | {median((name, path, shape), 'rps'):,.0f} "
               f"| {median((name, path, shape), 'p99'):.2f} | {per_cpu:,.0f} "
-              f"| {per_cpu / hyper:.2f}x | {per_cpu / axum:.2f}x |")
+              f"| {per_cpu / hyper:.2f}x | {per_cpu / axum:.2f}x | {per_cpu / may:.2f}x |")
     print("\n| server | idle RSS MiB | peak RSS MiB |")
     print("|---|---:|---:|")
     for name, values in memory.items():

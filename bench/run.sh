@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks Chopin against plain hyper and plain axum::serve in one run.
+# Benchmarks Chopin against plain hyper, plain axum::serve (Nagle on and with
+# TCP_NODELAY) and may-minihttp in one run.
 # Usage: bench/run.sh            (RUNS=3 DURATION=5 CONNECTIONS=64 by default)
 # Not part of CI: it needs two quiet cores and takes several minutes.
 set -euo pipefail
@@ -13,5 +14,6 @@ if [ "$(nproc)" -lt 2 ]; then
   exit 1
 fi
 
-cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum
+cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum \
+  -p bench-may-minihttp
 exec python3 bench/run.py "$@"

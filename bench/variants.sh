@@ -10,7 +10,8 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
 
-cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum
+cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum \
+  -p bench-may-minihttp
 CARGO_TARGET_DIR=target/variant-system-alloc \
   cargo build --release --locked -p chopin-performance-mode --no-default-features
 CARGO_TARGET_DIR=target/variant-panic-abort CARGO_PROFILE_RELEASE_PANIC=abort \
