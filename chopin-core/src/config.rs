@@ -30,6 +30,8 @@ pub mod vars {
     /// Longest time a response write may make no progress before the connection is
     /// closed, in seconds; `0` disables.
     pub const WRITE_TIMEOUT_SECS: &str = "WRITE_TIMEOUT_SECS";
+    /// `on` or `off`: performance mode answers fast routes from its own connection loop.
+    pub const FAST_LANE: &str = "FAST_LANE";
     /// `standard` or `performance`.
     pub const SERVER_MODE: &str = "SERVER_MODE";
     /// Host name or IP address to listen on.
@@ -307,6 +309,10 @@ pub struct Config {
     /// client stopped reading) closes the connection. Default 30 s; `None` (`0`)
     /// disables.
     pub write_timeout: Option<Duration>,
+    /// `FAST_LANE` (performance mode): answer fast routes from Chopin's own connection
+    /// loop before handing a connection to hyper. Default `true`; `false` serves every
+    /// request through hyper, as standard mode does.
+    pub fast_lane: bool,
     /// `ENVIRONMENT`. Default `development`.
     pub environment: Environment,
     /// `DATABASE_URL`. Default `sqlite:./app.db`. Printed with its password masked.
@@ -350,6 +356,7 @@ impl Default for Config {
             request_head_limit: defaults::REQUEST_HEAD_LIMIT,
             header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
             write_timeout: Some(Duration::from_secs(defaults::WRITE_TIMEOUT_SECS)),
+            fast_lane: true,
             environment: Environment::default(),
             #[allow(clippy::expect_used, reason = "a constant; a test parses it")]
             database_url: DatabaseUrl::new(defaults::DATABASE_URL).expect("default DATABASE_URL"),
@@ -506,6 +513,14 @@ impl Config {
             None => CorsOrigins::None,
             Some(v) => parse_cors_origins(&v)?,
         };
+        let fast_lane = match get(vars::FAST_LANE)? {
+            None => true,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(Error::invalid(vars::FAST_LANE, &v, "\"on\" or \"off\"")),
+            },
+        };
         let log_format = match get(vars::LOG_FORMAT)? {
             None => LogFormat::default(),
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -533,6 +548,7 @@ impl Config {
             header_read_timeout: HEADER_READ_TIMEOUT
                 .parse_optional(get, defaults::HEADER_READ_TIMEOUT_SECS)?,
             write_timeout: WRITE_TIMEOUT.parse_optional(get, defaults::WRITE_TIMEOUT_SECS)?,
+            fast_lane,
             environment,
             database_url,
             database_max_connections: DATABASE_MAX_CONNECTIONS
@@ -1189,6 +1205,12 @@ mod tests {
     #[test]
     fn log_settings() {
         assert_eq!(ok(&[("LOG_FORMAT", "json")]).log_format, LogFormat::Json);
+        assert!(ok(&[]).fast_lane);
+        assert!(!ok(&[("FAST_LANE", "OFF")]).fast_lane);
+        assert_eq!(
+            err(&[("FAST_LANE", "maybe")]),
+            "invalid FAST_LANE \"maybe\": expected \"on\" or \"off\""
+        );
         assert_eq!(
             err(&[("LOG_FORMAT", "xml")]),
             "invalid LOG_FORMAT \"xml\": expected \"text\" or \"json\""

@@ -1,50 +1,222 @@
-//! [`FastRoute`]: a static response registered by method-free path.
+//! [`FastRoute`]: a response registered by method-free path, static or computed by a
+//! synchronous handler.
 //!
 //! One definition answers identically in both modes:
 //!
 //! | request | answer |
 //! |---|---|
-//! | `GET path` (any query string) | `200`, the body, `Content-Type`, `Content-Length`, `Server: chopin`, `Date` (and the client's `x-request-id`) |
+//! | `GET path` (any query string) | the status (`200` for a static body), the body, `Content-Type`, `Server: chopin`, `Content-Length`, `Date` (and the client's `x-request-id`) |
 //! | `HEAD path` | the same status and headers, no body |
 //! | any other method | `405` in the JSON error shape, `Allow: GET,HEAD`, a request id |
 //!
-//! In both modes [`FastRoutes`] answers `GET` and `HEAD` before the router and its
-//! middleware: a fast route logs nothing, so it generates no request id (it echoes the
-//! client's `x-request-id` if one is sent). Every other request, and any request
-//! carrying `Origin` when CORS is configured, goes to the router, where the fast route is
-//! also registered so other methods get the router's `405`.
+//! In both modes `GET` and `HEAD` are answered before the router and its middleware; in
+//! performance mode, by the fast lane's own connection loop. A fast route logs nothing,
+//! so it generates no request id (it echoes the client's `x-request-id` if it is
+//! plausible). Every other request, and any request carrying `Origin` when CORS is
+//! configured, goes to the router, where the fast route is also registered so other
+//! methods get the router's `405`.
+
+use std::{fmt, io, sync::Arc};
 
 use axum::{
-    response::{IntoResponse, Response},
+    extract::Request,
+    response::IntoResponse,
     routing::{MethodRouter, get},
 };
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
+use serde::Serialize;
 
 use crate::middleware::request_id::{X_REQUEST_ID, client_id};
 
-/// A path answered with a fixed body, headers built once at registration.
+const SERVER: HeaderValue = HeaderValue::from_static("chopin");
+
+/// A path answered without the router: a fixed body with headers built once at
+/// registration, or a synchronous handler that writes its answer per request.
 ///
 /// ```
-/// use chopin_core::FastRoute;
+/// use chopin_core::{FastRequest, FastResponse, FastRoute};
 ///
 /// let json = FastRoute::json("/json", r#"{"message":"Hello, World!"}"#);
 /// let text = FastRoute::text("/plaintext", "Hello, World!");
+///
+/// #[derive(serde::Serialize)]
+/// struct Message<'a> {
+///     message: &'a str,
+/// }
+/// // Serialised per request, as TechEmpower's JSON test demands.
+/// let computed = FastRoute::computed("/hello", |request: &FastRequest<'_>, response: &mut FastResponse<'_>| {
+///     let name = request.query().and_then(|q| q.strip_prefix("name=")).unwrap_or("World");
+///     response.json(&Message { message: &format!("Hello, {name}!") });
+/// });
 /// assert_eq!(json.path(), "/json");
-/// # let _ = text;
+/// # let _ = (text, computed);
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FastRoute {
     path: &'static str,
     content_type: HeaderValue,
-    body: Bytes,
-    /// `Content-Type` and `Server`, hashed once here: cloning the map per response
-    /// costs less than inserting into a new one.
-    headers: HeaderMap,
+    answer: Answer,
 }
 
-const SERVER: HeaderValue = HeaderValue::from_static("chopin");
+#[derive(Clone)]
+enum Answer {
+    Static {
+        body: Bytes,
+        /// `Content-Type` and `Server`, hashed once here: cloning the map per response
+        /// costs less than inserting into a new one.
+        headers: HeaderMap,
+        /// The same answer as bytes for the fast lane, in the order hyper writes it:
+        /// the status line and the headers above, then `content-length`.
+        head: Bytes,
+        length_line: Bytes,
+    },
+    Computed(Arc<dyn Handler>),
+}
+
+/// What a computed fast route runs per request.
+trait Handler: Fn(&FastRequest<'_>, &mut FastResponse<'_>) + Send + Sync + 'static {}
+
+impl<F> Handler for F where F: Fn(&FastRequest<'_>, &mut FastResponse<'_>) + Send + Sync + 'static {}
+
+impl fmt::Debug for FastRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.answer {
+            Answer::Static { .. } => "static",
+            Answer::Computed(_) => "computed",
+        };
+        f.debug_struct("FastRoute")
+            .field("path", &self.path)
+            .field("content_type", &self.content_type)
+            .field("answer", &kind)
+            .finish()
+    }
+}
+
+/// The request a computed fast route answers: always `GET` or `HEAD`, HTTP/1.1 or
+/// later, with no body.
+#[derive(Debug)]
+pub struct FastRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: Headers<'a>,
+}
+
+#[derive(Debug)]
+enum Headers<'a> {
+    Parsed(&'a [httparse::Header<'a>]),
+    Map(&'a HeaderMap),
+}
+
+impl<'a> FastRequest<'a> {
+    /// `GET` or `HEAD` (the answer to `HEAD` is computed, then sent without its body).
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The query string after `?`, undecoded.
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
+    }
+
+    /// The first value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        match self.headers {
+            Headers::Parsed(headers) => headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value),
+            Headers::Map(map) => map.get(name).map(HeaderValue::as_bytes),
+        }
+    }
+
+    pub(crate) fn parsed(
+        method: &'a str,
+        target: &'a str,
+        headers: &'a [httparse::Header<'a>],
+    ) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        };
+        Self {
+            method,
+            path,
+            query,
+            headers: Headers::Parsed(headers),
+        }
+    }
+
+    fn from_http<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            query: request.uri().query(),
+            headers: Headers::Map(request.headers()),
+        }
+    }
+}
+
+/// Where a computed fast route writes its answer: status (default `200`), content type
+/// (default: the route's) and body. The `Content-Length`, `Server` and `Date` headers
+/// are added for it.
+#[derive(Debug)]
+pub struct FastResponse<'a> {
+    status: StatusCode,
+    content_type: HeaderValue,
+    body: &'a mut Vec<u8>,
+}
+
+impl FastResponse<'_> {
+    /// Sets the status. Informational statuses (`1xx`) are not final answers and become
+    /// `500`.
+    pub fn set_status(&mut self, status: StatusCode) {
+        self.status = if status.is_informational() {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            status
+        };
+    }
+
+    /// Sets the `Content-Type`.
+    pub fn set_content_type(&mut self, content_type: HeaderValue) {
+        self.content_type = content_type;
+    }
+
+    /// The body written so far; write more with [`std::io::Write`] or `extend`.
+    pub fn body(&mut self) -> &mut Vec<u8> {
+        self.body
+    }
+
+    /// Replaces the body with `value` as JSON and sets `Content-Type: application/json`.
+    /// A value that cannot be serialised (a map with non-string keys) answers `500`.
+    pub fn json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.body.clear();
+        self.content_type = HeaderValue::from_static("application/json");
+        if serde_json::to_writer(&mut *self.body, value).is_err() {
+            self.body.clear();
+            self.status = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+    }
+}
+
+impl io::Write for FastResponse<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.body.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 impl FastRoute {
     /// A route answering `body` with the given `Content-Type`.
@@ -56,20 +228,30 @@ impl FastRoute {
     #[track_caller]
     #[must_use]
     pub fn new(path: &'static str, content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
-        assert!(
-            path.starts_with('/')
-                && !path.contains(|c: char| "{}*?#".contains(c) || c.is_whitespace()),
-            "fast route path {path:?} must be a static path starting with '/' \
-             (no parameters, wildcards, query or whitespace)"
-        );
+        check_path(path);
         let mut headers = HeaderMap::with_capacity(3);
         headers.insert(header::CONTENT_TYPE, content_type.clone());
         headers.insert(header::SERVER, SERVER);
+        let body = body.into();
+        let mut head = Vec::new();
+        write_status_line(&mut head, StatusCode::OK);
+        write_header(&mut head, b"content-type", content_type.as_bytes());
+        write_header(&mut head, b"server", SERVER.as_bytes());
+        let mut length_line = Vec::new();
+        write_header(
+            &mut length_line,
+            b"content-length",
+            itoa::Buffer::new().format(body.len()).as_bytes(),
+        );
         Self {
             path,
             content_type,
-            body: body.into(),
-            headers,
+            answer: Answer::Static {
+                body,
+                headers,
+                head: head.into(),
+                length_line: length_line.into(),
+            },
         }
     }
 
@@ -99,41 +281,196 @@ impl FastRoute {
         )
     }
 
+    /// A route whose answer `handler` writes per request, synchronously, without the
+    /// router or its middleware: for a computed body (a serialised struct, a health
+    /// check, a counter). The content type is `application/json` unless the handler
+    /// sets another. A handler must not block: it runs on the thread serving the
+    /// connection. If it panics, the connection is closed (the router's panic guard
+    /// is not in front of it).
+    ///
+    /// # Panics
+    ///
+    /// As [`FastRoute::new`].
+    #[track_caller]
+    #[must_use]
+    pub fn computed<F>(path: &'static str, handler: F) -> Self
+    where
+        F: Fn(&FastRequest<'_>, &mut FastResponse<'_>) + Send + Sync + 'static,
+    {
+        check_path(path);
+        Self {
+            path,
+            content_type: HeaderValue::from_static("application/json"),
+            answer: Answer::Computed(Arc::new(handler)),
+        }
+    }
+
     /// The path this route answers.
     pub fn path(&self) -> &'static str {
         self.path
     }
 
-    /// The response to `GET`; axum strips the body for `HEAD`.
-    fn response(&self) -> Response {
-        (
-            [
-                (header::CONTENT_TYPE, self.content_type.clone()),
-                (header::SERVER, SERVER),
-            ],
-            self.body.clone(),
-        )
-            .into_response()
-    }
-
-    /// The axum route: `GET` and `HEAD` answered, other methods `405` with `Allow`.
-    /// The `Content-Type` it answers with.
+    /// The `Content-Type` it answers with (a computed route's default).
     pub(crate) fn content_type(&self) -> &str {
         self.content_type.to_str().unwrap_or_default()
     }
 
-    /// The body it answers with.
-    pub(crate) fn body(&self) -> &[u8] {
-        &self.body
+    /// The body a static route answers with.
+    pub(crate) fn static_body(&self) -> Option<&[u8]> {
+        match &self.answer {
+            Answer::Static { body, .. } => Some(body),
+            Answer::Computed(_) => None,
+        }
     }
 
+    /// Runs a computed route's handler: status, content type, and the body in `body`.
+    fn compute(
+        &self,
+        handler: &dyn Handler,
+        request: &FastRequest<'_>,
+        body: &mut Vec<u8>,
+    ) -> (StatusCode, HeaderValue) {
+        let mut response = FastResponse {
+            status: StatusCode::OK,
+            content_type: self.content_type.clone(),
+            body,
+        };
+        handler(request, &mut response);
+        (response.status, response.content_type)
+    }
+
+    /// Appends the whole answer, byte for byte as hyper would write it, to `out`.
+    /// `scratch` holds a computed body on its way.
+    pub(crate) fn write_to(
+        &self,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+        request: &FastRequest<'_>,
+        request_id: Option<&[u8]>,
+        date: &[u8],
+    ) {
+        let head_only = request.method == "HEAD";
+        match &self.answer {
+            Answer::Static {
+                body,
+                head,
+                length_line,
+                ..
+            } => {
+                out.extend_from_slice(head);
+                if let Some(id) = request_id {
+                    write_header(out, b"x-request-id", id);
+                }
+                if has_content_length(StatusCode::OK, body.len(), head_only) {
+                    out.extend_from_slice(length_line);
+                }
+                finish_head(out, date);
+                if !head_only {
+                    out.extend_from_slice(body);
+                }
+            }
+            Answer::Computed(handler) => {
+                scratch.clear();
+                let (status, content_type) = self.compute(handler.as_ref(), request, scratch);
+                write_status_line(out, status);
+                write_header(out, b"content-type", content_type.as_bytes());
+                write_header(out, b"server", SERVER.as_bytes());
+                if let Some(id) = request_id {
+                    write_header(out, b"x-request-id", id);
+                }
+                if has_content_length(status, scratch.len(), head_only) {
+                    let mut length = itoa::Buffer::new();
+                    write_header(
+                        out,
+                        b"content-length",
+                        length.format(scratch.len()).as_bytes(),
+                    );
+                }
+                finish_head(out, date);
+                if !head_only
+                    && !matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
+                {
+                    out.extend_from_slice(scratch);
+                }
+            }
+        }
+    }
+
+    /// The answer to `GET` or `HEAD` as a hyper response (hyper adds `Content-Length`
+    /// and `Date`, and drops the body of a `HEAD` answer).
+    fn respond<B>(&self, request: &http::Request<B>) -> http::Response<Full<Bytes>> {
+        let mut response = match &self.answer {
+            Answer::Static { body, headers, .. } => {
+                let mut response = http::Response::new(Full::new(body.clone()));
+                *response.headers_mut() = headers.clone();
+                response
+            }
+            Answer::Computed(handler) => {
+                let mut body = Vec::new();
+                let (status, content_type) = self.compute(
+                    handler.as_ref(),
+                    &FastRequest::from_http(request),
+                    &mut body,
+                );
+                let mut response = http::Response::new(Full::new(Bytes::from(body)));
+                *response.status_mut() = status;
+                let headers = response.headers_mut();
+                headers.insert(header::CONTENT_TYPE, content_type);
+                headers.insert(header::SERVER, SERVER);
+                response
+            }
+        };
+        if let Some(id) = client_id(request.headers()) {
+            response.headers_mut().insert(X_REQUEST_ID, id.clone());
+        }
+        response
+    }
+
+    /// The axum route: `GET` and `HEAD` answered, other methods `405` with `Allow`.
     pub(crate) fn method_router(&self) -> MethodRouter {
         let route = self.clone();
-        get(move || {
-            let response = route.response();
+        get(move |request: Request| {
+            let response = route.respond(&request).into_response();
             async move { response }
         })
     }
+}
+
+#[track_caller]
+fn check_path(path: &str) {
+    assert!(
+        path.starts_with('/') && !path.contains(|c: char| "{}*?#".contains(c) || c.is_whitespace()),
+        "fast route path {path:?} must be a static path starting with '/' \
+         (no parameters, wildcards, query or whitespace)"
+    );
+}
+
+/// Whether hyper writes `content-length` for an answer of `len` bytes: never for `204`
+/// and `304`, and not `0` for a `HEAD`.
+fn has_content_length(status: StatusCode, len: usize, head_only: bool) -> bool {
+    !matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED) && (len > 0 || !head_only)
+}
+
+/// `HTTP/1.1 200 OK\r\n`, with the reason hyper writes.
+fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn finish_head(out: &mut Vec<u8>, date: &[u8]) {
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// The fast routes of an application, sorted by path for lookup without allocation.
@@ -150,23 +487,34 @@ impl FastRoutes {
         Self { routes, cors }
     }
 
+    /// The route registered at exactly `path`.
+    pub(crate) fn get(&self, path: &[u8]) -> Option<&FastRoute> {
+        let index = self
+            .routes
+            .binary_search_by(|r| r.path.as_bytes().cmp(path))
+            .ok()?;
+        self.routes.get(index)
+    }
+
+    /// Whether cross-origin requests must go through the CORS middleware.
+    pub(crate) fn cors(&self) -> bool {
+        self.cors
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     /// The response for `request` if a fast route answers it, else `None`.
-    pub(crate) fn respond<B>(&self, request: &Request<B>) -> Option<http::Response<Full<Bytes>>> {
+    pub(crate) fn respond<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> Option<http::Response<Full<Bytes>>> {
         if !matches!(*request.method(), Method::GET | Method::HEAD)
             || (self.cors && request.headers().contains_key(header::ORIGIN))
         {
             return None;
         }
-        let path = request.uri().path();
-        let index = self.routes.binary_search_by(|r| r.path.cmp(path)).ok()?;
-        let route = &self.routes[index];
-        // hyper adds Content-Length from the body and its per-thread cached Date, and
-        // drops the body of a HEAD response.
-        let mut response = http::Response::new(Full::new(route.body.clone()));
-        *response.headers_mut() = route.headers.clone();
-        if let Some(id) = client_id(request.headers()) {
-            response.headers_mut().insert(X_REQUEST_ID, id.clone());
-        }
-        Some(response)
+        Some(self.get(request.uri().path().as_bytes())?.respond(request))
     }
 }

@@ -22,7 +22,8 @@
 //! - `state`: [`AppState`], the pool and keys your handlers share with Chopin's.
 //! - `error`: [`Error`], why the server could not start or keep serving.
 //! - `api_error`: [`ApiError`], the one JSON shape of every error response.
-//! - `fast_route`: [`FastRoute`], static responses and what they answer to each method.
+//! - `fast_route`: [`FastRoute`], static and computed responses answered without the
+//!   router, and what they answer to each method.
 //! - `middleware`: the default stack (request id, security headers, JSON errors, Host
 //!   check, tracing, CORS, timeout, panic → 500, body limit), the same in both modes.
 //! - `server`: [`Server`], binding, both modes' serving loops, the performance-mode
@@ -46,6 +47,9 @@ mod config;
 mod db;
 mod error;
 mod fast_route;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod middleware;
 mod openapi;
 mod server;
@@ -60,7 +64,7 @@ pub use config::{
 };
 pub use db::Db;
 pub use error::Error;
-pub use fast_route::FastRoute;
+pub use fast_route::{FastRequest, FastResponse, FastRoute};
 pub use server::Server;
 /// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
 pub use sqlx;

@@ -131,17 +131,26 @@ fn fast_route_item(route: &FastRoute) -> PathItem {
     } else {
         ObjectBuilder::new().schema_type(Type::String).build()
     };
-    let example = match serde_json::from_slice(route.body()) {
-        Ok(value) if media == "application/json" => value,
-        _ => serde_json::Value::String(String::from_utf8_lossy(route.body()).into_owned()),
+    let example = route
+        .static_body()
+        .map(|body| match serde_json::from_slice(body) {
+            Ok(value) if media == "application/json" => value,
+            _ => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()),
+        });
+    let (summary, description) = match example {
+        Some(_) => ("Static response of", "The registered body"),
+        None => (
+            "Computed response of",
+            "The body the route's handler writes",
+        ),
     };
     get_and_head(
-        format!("Static response of {}", route.path()),
-        "The registered body",
+        format!("{summary} {}", route.path()),
+        description,
         media,
         ContentBuilder::new()
             .schema(Some(schema))
-            .example(Some(example))
+            .example(example)
             .build(),
     )
 }

@@ -12,7 +12,11 @@ use axum::{
     routing::get,
 };
 use chopin_core::ServerMode;
-use common::{Running, app, config_in, start_app};
+use common::{
+    Running, app, config_in,
+    raw::{connect, read_responses, read_statuses, statuses_until_close},
+    start_app,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -47,77 +51,6 @@ async fn echo_upgrade(upgrade: WebSocketUpgrade) -> axum::response::Response {
             }
         }
     })
-}
-
-/// Reads whole responses until the peer closes; returns their status codes.
-async fn statuses_until_close(stream: &mut TcpStream) -> Vec<u16> {
-    let mut buffer = Vec::new();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            let mut chunk = [0u8; 16 * 1024];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the server closes the connection");
-    parse_responses(&buffer).0
-}
-
-/// Reads until `count` whole responses have arrived; returns their status codes.
-async fn read_statuses(stream: &mut TcpStream, count: usize) -> Vec<u16> {
-    let mut buffer = Vec::new();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            let (statuses, _) = parse_responses(&buffer);
-            if statuses.len() >= count {
-                return statuses;
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(
-                n > 0,
-                "closed after {statuses:?}, {count} responses expected"
-            );
-            buffer.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await
-    .expect("the responses arrive")
-}
-
-/// Statuses of the complete responses at the start of `bytes`, and the bytes used.
-fn parse_responses(mut bytes: &[u8]) -> (Vec<u16>, usize) {
-    let mut statuses = Vec::new();
-    let mut used = 0;
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut response = httparse::Response::new(&mut headers);
-        let Ok(httparse::Status::Complete(head)) = response.parse(bytes) else {
-            return (statuses, used);
-        };
-        let length: usize = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
-            .unwrap_or(0);
-        if bytes.len() < head + length {
-            return (statuses, used);
-        }
-        statuses.push(response.code.expect("status"));
-        bytes = &bytes[head + length..];
-        used += head + length;
-    }
-}
-
-async fn connect(server: &Running) -> TcpStream {
-    tokio::time::timeout(LIMIT, TcpStream::connect(server.addr))
-        .await
-        .expect("connect in time")
-        .expect("connect")
 }
 
 fn signup(name: &str) -> String {
@@ -360,6 +293,243 @@ async fn http2_with_prior_knowledge_works_in_both_modes() {
             assert_eq!(response.status(), status, "{mode:?} {path}");
             assert!(response.headers().contains_key("x-request-id") || path == "/json");
         }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+/// Reads one response head byte by byte, so nothing after it is consumed.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(stream.read(&mut byte).await.expect("read"), 1, "{head:?}");
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("a response head");
+    String::from_utf8(head).expect("ASCII head")
+}
+
+const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_split_at_every_byte_offset_are_answered() {
+    let server = start(ServerMode::Performance, |_| {}).await;
+    let pipeline = format!("{GET_JSON}GET / HTTP/1.1\r\nHost: localhost\r\n\r\n{GET_JSON}");
+    let bytes = pipeline.as_bytes();
+    for offset in 1..bytes.len() {
+        let mut stream = connect(&server).await;
+        stream.set_nodelay(true).expect("nodelay");
+        stream.write_all(&bytes[..offset]).await.expect("write");
+        if offset == GET_JSON.len() {
+            // A whole request: its answer arrives before the rest is sent.
+            assert_eq!(read_responses(&mut stream, 1).await[0].1, JSON_BODY);
+            stream.write_all(&bytes[offset..]).await.expect("write");
+            let rest = read_responses(&mut stream, 2).await;
+            assert_eq!((rest[0].0, rest[1].1.as_slice()), (200, JSON_BODY));
+            continue;
+        }
+        tokio::task::yield_now().await;
+        stream.write_all(&bytes[offset..]).await.expect("write");
+        let answers = read_responses(&mut stream, 3).await;
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert_eq!(statuses, [200, 200, 200], "split at {offset}");
+        assert_eq!(answers[0].1, JSON_BODY, "split at {offset}");
+        assert!(
+            String::from_utf8_lossy(&answers[1].1).contains(r#""framework":"chopin""#),
+            "split at {offset}: the welcome document"
+        );
+        assert_eq!(answers[2].1, JSON_BODY, "split at {offset}");
+    }
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_pipelined_requests_get_their_answers_in_order() {
+    for (mode, fast_lane) in [
+        (ServerMode::Performance, true),
+        (ServerMode::Performance, false),
+        (ServerMode::Standard, false),
+    ] {
+        let server = start(mode, |c| c.fast_lane = fast_lane).await;
+        let mut stream = connect(&server).await;
+        let mut pipeline = String::new();
+        for i in 0..64 {
+            pipeline.push_str(match i % 3 {
+                0 => GET_JSON,
+                1 => "GET /plaintext?n=1 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                _ => "HEAD /json HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            });
+        }
+        stream.write_all(pipeline.as_bytes()).await.expect("write");
+        let mut received = Vec::new();
+        tokio::time::timeout(LIMIT, async {
+            // HEAD answers carry a Content-Length but no body: count heads instead.
+            while received
+                .windows(15)
+                .filter(|w| *w == b"HTTP/1.1 200 OK")
+                .count()
+                < 64
+                || !received.ends_with(JSON_BODY)
+            {
+                let mut chunk = [0u8; 64 * 1024];
+                let n = stream.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "{mode:?}: closed early");
+                received.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await
+        .expect("64 answers");
+        let text = String::from_utf8(received).expect("ASCII");
+        let bodies: Vec<&str> = text
+            .split("HTTP/1.1 200 OK\r\n")
+            .skip(1)
+            .map(|answer| answer.split_once("\r\n\r\n").expect("a head").1)
+            .collect();
+        assert_eq!(bodies.len(), 64, "{mode:?}, fast lane {fast_lane}");
+        for (i, body) in bodies.iter().enumerate() {
+            let expected = match i % 3 {
+                0 => r#"{"message":"Hello, World!"}"#,
+                1 => "Hello, World!",
+                _ => "",
+            };
+            assert_eq!(
+                *body, expected,
+                "{mode:?}, fast lane {fast_lane}: answer {i}"
+            );
+        }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_route_then_what_hyper_must_answer_in_the_same_write() {
+    let follow_ups: [(&str, &str, &[u16], &[u8]); 4] = [
+        (
+            "a POST with a body",
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+            &[200, 200],
+            b"5",
+        ),
+        (
+            "a chunked request",
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &[200, 200],
+            b"5",
+        ),
+        (
+            "an HTTP/1.0 request",
+            "GET /plaintext HTTP/1.0\r\n\r\n",
+            &[200, 200],
+            b"Hello, World!",
+        ),
+        (
+            "Connection: close",
+            "GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            &[200, 200],
+            b"Hello, World!",
+        ),
+    ];
+    for mode in MODES {
+        let server = start(mode, |_| {}).await;
+        for (name, follow_up, statuses, body) in follow_ups {
+            let mut stream = connect(&server).await;
+            let sent = format!("{GET_JSON}{follow_up}");
+            stream.write_all(sent.as_bytes()).await.expect("write");
+            let answers = read_responses(&mut stream, statuses.len()).await;
+            let got: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+            assert_eq!(got, statuses, "{mode:?}: {name}");
+            assert_eq!(answers[0].1, JSON_BODY, "{mode:?}: {name}");
+            assert_eq!(answers[1].1, body, "{mode:?}: {name}");
+            if name != "a POST with a body" && name != "a chunked request" {
+                assert_eq!(
+                    statuses_until_close(&mut stream).await,
+                    [] as [u16; 0],
+                    "{mode:?}: {name}: closed after its answer"
+                );
+            }
+        }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_route_then_a_websocket_upgrade_in_the_same_write() {
+    use tokio_tungstenite::tungstenite::{Message as WsMessage, protocol::Role};
+    for mode in MODES {
+        let server = start(mode, |_| {}).await;
+        let mut stream = connect(&server).await;
+        let upgrade = "GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                       Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        stream
+            .write_all(format!("{GET_JSON}{upgrade}").as_bytes())
+            .await
+            .expect("write");
+        let first = read_head(&mut stream).await;
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{mode:?}: {first}");
+        let mut body = vec![0u8; JSON_BODY.len()];
+        tokio::time::timeout(LIMIT, stream.read_exact(&mut body))
+            .await
+            .expect("body in time")
+            .expect("body");
+        assert_eq!(body, JSON_BODY);
+        let switching = read_head(&mut stream).await;
+        assert!(
+            switching.starts_with("HTTP/1.1 101"),
+            "{mode:?}: {switching}"
+        );
+        let mut socket =
+            tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+        socket
+            .send(WsMessage::text("after a fast route"))
+            .await
+            .expect("send");
+        let echoed = tokio::time::timeout(LIMIT, socket.next())
+            .await
+            .expect("echo in time")
+            .expect("a message")
+            .expect("a frame");
+        assert_eq!(
+            echoed.into_text().expect("text").as_str(),
+            "after a fast route"
+        );
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_close_mid_request_or_half_close_are_handled() {
+    for mode in MODES {
+        let server = start(mode, |_| {}).await;
+
+        let mut gone = connect(&server).await;
+        gone.write_all(b"GET /json HTTP/1.1\r\nHo")
+            .await
+            .expect("write");
+        drop(gone);
+
+        let mut half = connect(&server).await;
+        half.write_all(
+            format!("{GET_JSON}{GET_JSON}GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("write");
+        half.shutdown().await.expect("half-close");
+        assert_eq!(
+            statuses_until_close(&mut half).await,
+            [200, 200, 200],
+            "{mode:?}: every answer after a half-close"
+        );
+
+        let mut next = connect(&server).await;
+        next.write_all(GET_JSON.as_bytes()).await.expect("write");
+        assert_eq!(
+            read_statuses(&mut next, 1).await,
+            [200],
+            "{mode:?}: still serving"
+        );
         server.shutdown().await.expect("shutdown");
     }
 }

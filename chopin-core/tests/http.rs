@@ -624,9 +624,17 @@ async fn openapi_document_describes_every_mounted_route() {
             "/api/auth/me",
             "/api/auth/signup",
             "/books/count",
+            "/computed",
             "/json",
             "/plaintext"
         ]
+    );
+    let computed = &paths["/computed"]["get"];
+    assert!(
+        computed["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Computed response")),
+        "{computed}"
     );
     let signup = &paths["/api/auth/signup"]["post"];
     assert_eq!(

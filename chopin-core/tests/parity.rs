@@ -120,6 +120,19 @@ fn cases() -> Vec<Case> {
         one("OPTIONS fast", req("OPTIONS", "/json", "", ""), Body),
         one("DELETE fast", req("DELETE", "/plaintext", "", ""), Body),
         one("query string", get("/json?a=1&b=2"), Body),
+        one("GET computed", get("/computed?a=1"), Body),
+        one(
+            "GET computed with a header",
+            req("GET", "/computed", "X-Probe: yes\r\n", ""),
+            Body,
+        ),
+        one("HEAD computed", req("HEAD", "/computed?text", "", ""), NoBody),
+        one("computed plain text", get("/computed?text"), Body),
+        one("computed 404", get("/computed?status=404"), Body),
+        one("computed 204", get("/computed?status=204"), NoBody),
+        one("computed 304", get("/computed?status=304"), NoBody),
+        one("computed 1xx becomes 500", get("/computed?status=102"), Body),
+        one("POST computed", req("POST", "/computed", "", "x"), Body),
         one("trailing slash", get("/json/"), Body),
         one("other case", get("/JSON"), Body),
         one("unknown path", get("/does/not/exist"), Body),
@@ -325,6 +338,12 @@ fn expected_status(case: &str) -> Option<&'static str> {
         | "two Hosts, fast route"
         | "two Hosts on HTTP/1.0" => "400",
         "Host with a port" | "HTTP/1.0 to the router without Host" => "200",
+        "GET computed" | "computed plain text" => "200",
+        "computed 404" => "404",
+        "computed 204" => "204",
+        "computed 304" => "304",
+        "computed 1xx becomes 500" => "500",
+        "POST computed" => "405",
         "HEAD unknown path" | "implausible client request id" => "404",
         "signup" => "201",
         "signup again" => "409",
@@ -452,12 +471,14 @@ async fn both_modes() -> (Running, Running) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_modes_answer_every_request_the_same() {
     let (standard, performance) = both_modes().await;
-    let (a, b) = (standard.addr, performance.addr);
+    let mut no_fast_lane = config_in(ServerMode::Performance);
+    no_fast_lane.fast_lane = false;
+    let hyper_only = start_app(app(no_fast_lane).await).await;
+    let (a, b, c) = (standard.addr, performance.addr, hyper_only.addr);
     let mismatches = tokio::task::spawn_blocking(move || {
         let mut mismatches = Vec::new();
         for case in cases() {
             let expected = exchange(a, &case);
-            let actual = exchange(b, &case);
             assert_eq!(
                 expected.len(),
                 case.steps.iter().map(|s| s.expect.len()).sum::<usize>()
@@ -470,11 +491,14 @@ async fn both_modes_answer_every_request_the_same() {
                     case.name
                 );
             }
-            if expected != actual {
-                mismatches.push(format!(
-                    "{}:\n  standard:    {expected:?}\n  performance: {actual:?}",
-                    case.name
-                ));
+            for (label, addr) in [("performance", b), ("performance, FAST_LANE=off", c)] {
+                let actual = exchange(addr, &case);
+                if expected != actual {
+                    mismatches.push(format!(
+                        "{}:\n  standard: {expected:?}\n  {label}: {actual:?}",
+                        case.name
+                    ));
+                }
             }
         }
         mismatches
@@ -484,6 +508,7 @@ async fn both_modes_answer_every_request_the_same() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     standard.shutdown().await.unwrap();
     performance.shutdown().await.unwrap();
+    hyper_only.shutdown().await.unwrap();
 }
 
 /// The header named `name` of `answer`.

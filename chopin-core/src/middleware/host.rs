@@ -12,7 +12,7 @@ use std::{
 };
 
 use axum::response::{IntoResponse, Response};
-use http::{Request, Version, header};
+use http::{HeaderValue, Request, Version, header};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
@@ -21,14 +21,23 @@ use crate::api_error::ApiError;
 /// Whether `request`'s `Host` is acceptable: exactly one, a non-empty authority without
 /// userinfo and with a numeric port if any; or none, except on HTTP/1.1.
 pub(crate) fn valid_host<B>(request: &Request<B>) -> bool {
-    let mut hosts = request.headers().get_all(header::HOST).iter();
+    valid_hosts(
+        request
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        request.version() == Version::HTTP_11,
+    )
+}
+
+/// [`valid_host`] on the values of every `Host` field of a request, for callers that
+/// parsed the request themselves.
+pub(crate) fn valid_hosts<'a>(mut hosts: impl Iterator<Item = &'a [u8]>, http_11: bool) -> bool {
     let Some(host) = hosts.next() else {
-        return request.version() != Version::HTTP_11;
+        return !http_11;
     };
-    if hosts.next().is_some() {
-        return false;
-    }
-    is_authority(host.as_bytes())
+    hosts.next().is_none() && is_authority(host)
 }
 
 /// `host[:port]` as RFC 3986 allows it in an `http` URI: a non-empty registered name or

@@ -54,7 +54,7 @@ use crate::config::{Config, CorsOrigins};
 
 /// For the server: a request with a bad `Host` skips the fast routes and gets this
 /// stack's `400`.
-pub(crate) use self::host::valid_host;
+pub(crate) use self::host::{valid_host, valid_hosts};
 
 /// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;

@@ -87,7 +87,7 @@ pub(crate) fn client_id(headers: &HeaderMap) -> Option<&HeaderValue> {
 
 /// 1 to 64 bytes of letters, digits and `-_.:+/=`: UUIDs, trace ids and base64 fit;
 /// spaces, quotes, control bytes and anything that could forge a log field do not.
-fn acceptable(id: &[u8]) -> bool {
+pub(crate) fn acceptable(id: &[u8]) -> bool {
     (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
         && id
             .iter()

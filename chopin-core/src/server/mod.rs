@@ -3,6 +3,9 @@
 //! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
 //! - [`connection`]: the connection policy both modes share: the connection cap, HTTP/1
 //!   or HTTP/2, head limit, timeouts, upgrades, drain.
+//! - [`fast_lane`]: performance mode's own read-parse-write loop for fast routes, in
+//!   front of hyper.
+//! - [`date`]: the per-thread `Date` cache of the fast lane.
 //! - [`io`]: the socket as hyper sees it (replayed first bytes, write timeout).
 //! - [`standard`]: one listener on the caller's multi-threaded runtime.
 //! - [`performance`]: per-core threads, runtimes and listeners, and their supervision.
@@ -13,7 +16,9 @@
 
 mod bind;
 mod connection;
+mod date;
 mod drain;
+pub(crate) mod fast_lane;
 mod io;
 mod performance;
 mod service;
@@ -130,7 +135,7 @@ impl Server {
         match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
-                let http = Http::new(&self.config, TokioTimer::new());
+                let http = Http::new(&self.config, TokioTimer::new(), None);
                 standard::serve(listener, service, http, cap, shutdown, drain).await;
                 Ok(())
             }
@@ -141,7 +146,8 @@ impl Server {
                     workers = listeners.len(),
                     "listening"
                 );
-                let http = Http::new(&self.config, CoarseTimer);
+                let fast_lane = self.config.fast_lane.then(|| service.fast_routes());
+                let http = Http::new(&self.config, CoarseTimer, fast_lane);
                 performance::serve(listeners, service, http, cap, shutdown, drain).await
             }
         }

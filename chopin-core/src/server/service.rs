@@ -56,6 +56,10 @@ where
             app,
         }
     }
+
+    pub(super) fn fast_routes(&self) -> Arc<FastRoutes> {
+        Arc::clone(&self.fast_routes)
+    }
 }
 
 /// hyper calls the service directly, in both modes.

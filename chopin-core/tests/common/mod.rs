@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod postgres;
+pub mod raw;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -11,7 +12,8 @@ use axum::{
     body::Bytes,
     routing::{get, post},
 };
-use chopin_core::{App, Config, FastRoute, ServerMode};
+use chopin_core::{App, Config, FastRequest, FastResponse, FastRoute, ServerMode};
+use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 use tokio::{
     sync::{Notify, oneshot, watch},
@@ -185,6 +187,34 @@ pub async fn app_with(config: Config, gate: Gate) -> App {
         .router(test_routes_with(gate))
         .fast_route(FastRoute::json("/json", r#"{"message":"Hello, World!"}"#))
         .fast_route(FastRoute::text("/plaintext", "Hello, World!"))
+        .fast_route(FastRoute::computed("/computed", computed))
+}
+
+/// A computed fast route whose answer depends on the request: `?status=N` sets the
+/// status, `?text` answers plain text, and the body echoes the path, query and
+/// `x-probe` header.
+fn computed(request: &FastRequest<'_>, response: &mut FastResponse<'_>) {
+    let query = request.query().unwrap_or_default();
+    for pair in query.split('&') {
+        if let Some(Ok(code)) = pair.strip_prefix("status=").map(str::parse::<u16>) {
+            response.set_status(StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT));
+        }
+    }
+    let probe = request
+        .header("x-probe")
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    if query.split('&').any(|pair| pair == "text") {
+        response.set_content_type(HeaderValue::from_static("text/plain; charset=utf-8"));
+        response.body().extend_from_slice(b"plain ");
+        response.body().extend_from_slice(request.path().as_bytes());
+    } else {
+        response.json(&serde_json::json!({
+            "method": request.method(),
+            "path": request.path(),
+            "query": request.query(),
+            "probe": probe,
+        }));
+    }
 }
 
 pub fn config_in(mode: ServerMode) -> Config {

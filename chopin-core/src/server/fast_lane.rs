@@ -1,0 +1,305 @@
+//! Performance mode's fast lane: every HTTP/1 connection starts in this loop, which reads
+//! into one buffer, parses request heads with `httparse` (hyper's own parser) and, while
+//! the requests are ones it fully owns, appends each answer to one output buffer that
+//! leaves in one write per read: 16 pipelined requests cost one `write`.
+//!
+//! It owns a request that standard mode would answer from a fast route with nothing
+//! else to decide: `GET` or `HEAD`, HTTP/1.1, a registered path, a valid `Host`, no body,
+//! no `Expect`, no `Upgrade`, no `Connection` other than `keep-alive`, no `Origin` when
+//! CORS is configured. At the first request it does not own (a malformed or oversized
+//! head included) it writes what it has answered and hands the connection, with every
+//! byte not yet consumed, to hyper serving the router, which answers from there: the
+//! answers stay in order and no byte is read twice or lost.
+//!
+//! Between requests an idle connection keeps no buffer: both are released while it
+//! waits, so ten thousand idle connections cost their tasks and sockets only.
+
+use std::{
+    io,
+    pin::Pin,
+    time::{Duration, Instant},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::rt::{Sleep, Timer};
+use tokio::net::TcpStream;
+
+use super::{date, drain::Draining};
+use crate::{
+    fast_route::{FastRequest, FastRoute, FastRoutes},
+    middleware::{request_id, valid_hosts},
+};
+
+/// Headers parsed per request; a request with more goes to hyper (which allows 100).
+const MAX_HEADERS: usize = 32;
+
+/// What a read buffer starts with: one page holds most pipelines of small requests.
+const READ_BUFFER: usize = 4096;
+
+/// How the fast lane left a connection.
+pub(super) enum Outcome {
+    /// Hyper takes over, starting with these bytes.
+    Handoff(Bytes),
+    /// The connection is done: the client closed it, a timeout passed, or the server
+    /// is draining.
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FastLane {
+    routes: std::sync::Arc<FastRoutes>,
+    head_limit: usize,
+    header_read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+/// What parsing the buffered bytes came to.
+pub(crate) enum Parsed {
+    /// Every complete request was answered; the rest (possibly nothing) is partial.
+    NeedMore,
+    /// The request at the start of the buffer is not the fast lane's.
+    Handoff,
+}
+
+impl FastLane {
+    pub(crate) fn new(
+        routes: std::sync::Arc<FastRoutes>,
+        head_limit: usize,
+        header_read_timeout: Option<Duration>,
+        write_timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            routes,
+            head_limit,
+            header_read_timeout,
+            write_timeout,
+        }
+    }
+
+    /// Serves `stream`, whose first bytes are `buf`, until the connection ends or a
+    /// request needs hyper.
+    pub(super) async fn serve<T: Timer>(
+        &self,
+        mut buf: BytesMut,
+        stream: &TcpStream,
+        timer: &T,
+        draining: &mut Draining,
+    ) -> Outcome {
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        let mut sleep: Option<Pin<Box<dyn Sleep>>> = None;
+        // When the connection started waiting for the request at the front of `buf`.
+        let mut waiting_since = Instant::now();
+        loop {
+            let (parsed, answered) =
+                date::with(|date| self.answer(&mut buf, &mut out, &mut scratch, date));
+            if !out.is_empty() {
+                if let Err(err) = self.write_all(stream, &out, timer, &mut sleep).await {
+                    tracing::debug!(%err, "connection error");
+                    return Outcome::Closed;
+                }
+                out.clear();
+            }
+            if answered {
+                waiting_since = Instant::now();
+            }
+            if matches!(parsed, Parsed::Handoff) || buf.len() >= self.head_limit {
+                // hyper answers what is left: the request it owns, or the 4xx of a
+                // malformed or oversized head.
+                return Outcome::Handoff(buf.freeze());
+            }
+
+            match stream.try_read_buf(reserve(&mut buf)) {
+                Ok(0) => return Outcome::Closed,
+                Ok(_) => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) => {
+                    tracing::debug!(%err, "connection error");
+                    return Outcome::Closed;
+                }
+            }
+            if buf.is_empty() {
+                // Idle: hold no buffer while waiting.
+                buf = BytesMut::new();
+                out = Vec::new();
+                scratch = Vec::new();
+            }
+            let deadline = self.header_read_timeout.map(|limit| waiting_since + limit);
+            let waited = tokio::select! {
+                biased;
+                () = &mut *draining => return Outcome::Closed,
+                ready = stream.readable() => ready,
+                () = until(timer, &mut sleep, deadline) => {
+                    tracing::debug!("no request within the header-read timeout");
+                    return Outcome::Closed;
+                }
+            };
+            if let Err(err) = waited {
+                tracing::debug!(%err, "connection error");
+                return Outcome::Closed;
+            }
+        }
+    }
+
+    /// Answers the complete requests at the front of `buf` that the fast lane owns,
+    /// consuming them; says whether any was answered.
+    pub(crate) fn answer(
+        &self,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+        date: &[u8],
+    ) -> (Parsed, bool) {
+        let mut consumed = 0;
+        let parsed = {
+            loop {
+                let rest = &buf[consumed..];
+                if rest.is_empty() {
+                    break Parsed::NeedMore;
+                }
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut request = httparse::Request::new(&mut headers);
+                match request.parse(rest) {
+                    Ok(httparse::Status::Complete(len)) if len < self.head_limit => {
+                        let Some((route, id)) = self.owned(&request) else {
+                            break Parsed::Handoff;
+                        };
+                        let (Some(method), Some(target)) = (request.method, request.path) else {
+                            break Parsed::Handoff;
+                        };
+                        let fast = FastRequest::parsed(method, target, request.headers);
+                        route.write_to(out, scratch, &fast, id, date);
+                        consumed += len;
+                    }
+                    Ok(httparse::Status::Partial) => break Parsed::NeedMore,
+                    Ok(httparse::Status::Complete(_)) | Err(_) => break Parsed::Handoff,
+                }
+            }
+        };
+        buf.advance(consumed);
+        (parsed, consumed > 0)
+    }
+
+    /// The route answering `request` and the client's request id to echo; `None` if
+    /// the request is not the fast lane's.
+    fn owned<'r>(
+        &'r self,
+        request: &httparse::Request<'_, 'r>,
+    ) -> Option<(&'r FastRoute, Option<&'r [u8]>)> {
+        if !matches!(request.method?, "GET" | "HEAD") {
+            return None;
+        }
+        if request.version? != 1 {
+            return None;
+        }
+        let target = request.path?.as_bytes();
+        let (path, query) = match target.iter().position(|&b| b == b'?') {
+            Some(at) => (&target[..at], &target[at + 1..]),
+            None => (target, &[][..]),
+        };
+        // A query hyper's URI parser might refuse is left to hyper.
+        if !query.iter().all(|&b| is_plain_query_byte(b)) {
+            return None;
+        }
+        let route = self.routes.get(path)?;
+
+        let (mut hosts, mut host) = (0usize, &[][..]);
+        let (mut ids, mut id) = (0usize, &[][..]);
+        for header in request.headers.iter() {
+            let name = header.name.as_bytes();
+            let value = header.value;
+            if name.eq_ignore_ascii_case(b"host") {
+                hosts += 1;
+                host = value;
+            } else if name.eq_ignore_ascii_case(b"x-request-id") {
+                ids += 1;
+                id = value;
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                if value != b"0" {
+                    return None;
+                }
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                if !value.eq_ignore_ascii_case(b"keep-alive") {
+                    return None;
+                }
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+                || name.eq_ignore_ascii_case(b"expect")
+                || name.eq_ignore_ascii_case(b"upgrade")
+                || (self.routes.cors() && name.eq_ignore_ascii_case(b"origin"))
+            {
+                return None;
+            }
+        }
+        let host_ok = match hosts {
+            1 => valid_hosts(std::iter::once(host), true),
+            _ => false,
+        };
+        if !host_ok {
+            // The middleware answers it with a JSON 400.
+            return None;
+        }
+        let id = (ids == 1 && request_id::acceptable(id)).then_some(id);
+        Some((route, id))
+    }
+
+    /// Writes `bytes` whole; a write that makes no progress for the write timeout fails.
+    async fn write_all<T: Timer>(
+        &self,
+        stream: &TcpStream,
+        mut bytes: &[u8],
+        timer: &T,
+        sleep: &mut Option<Pin<Box<dyn Sleep>>>,
+    ) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match stream.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let deadline = self.write_timeout.map(|limit| Instant::now() + limit);
+                    tokio::select! {
+                        biased;
+                        ready = stream.writable() => ready?,
+                        () = until(timer, sleep, deadline) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the client read nothing for the write timeout",
+                            ));
+                        }
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Completes at `deadline`, never without one; reuses the connection's one sleep.
+async fn until<T: Timer>(
+    timer: &T,
+    sleep: &mut Option<Pin<Box<dyn Sleep>>>,
+    deadline: Option<Instant>,
+) {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    match sleep {
+        Some(sleep) => timer.reset(sleep, deadline),
+        None => *sleep = Some(timer.sleep_until(deadline)),
+    }
+    if let Some(sleep) = sleep {
+        sleep.as_mut().await;
+    }
+}
+
+/// Room for at least one more read in `buf`.
+fn reserve(buf: &mut BytesMut) -> &mut BytesMut {
+    if buf.capacity() == buf.len() {
+        buf.reserve(READ_BUFFER.max(buf.len()));
+    }
+    buf
+}
+
+/// Bytes RFC 3986 allows in a query, unescaped or percent-encoded.
+fn is_plain_query_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
+}
