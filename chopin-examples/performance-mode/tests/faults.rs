@@ -499,17 +499,21 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_keep_alive_connections_are_served_with_bounded_memory() {
+async fn ten_thousand_keep_alive_connections_cost_at_most_60_mib_in_performance_mode() {
     const CONNECTIONS: usize = 10_000;
     const OPENERS: usize = 64;
     const HOLD: Duration = Duration::from_secs(10);
-    // hyper keeps a read and a write buffer (8 KiB each, a page of each touched) and
-    // the connection's task per idle connection: about 14 KiB measured. This bounds it
-    // at 20 KiB; docs/performance.md records the measurements.
-    const MAX_COST_KIB: u64 = 200 * 1024;
     raise_descriptor_limit(CONNECTIONS as u64 + 500);
     let mut too_costly = Vec::new();
     for mode in MODES {
+        let max_cost_kib: u64 = match mode {
+            // Idle connections in the fast lane hold no buffer: the target, 60 MiB.
+            "performance" => 60 * 1024,
+            // hyper keeps a read and a write buffer (8 KiB each, a page of each
+            // touched) and the connection's task per idle connection: about 13 KiB
+            // measured, bounded here at 20 KiB (docs/performance.md).
+            _ => 200 * 1024,
+        };
         let mut server = tokio::task::block_in_place(|| {
             run(&[
                 ("SERVER_MODE", mode),
@@ -592,8 +596,8 @@ async fn ten_thousand_keep_alive_connections_are_served_with_bounded_memory() {
              +{cost} KiB, {} bytes per connection; {served} requests served beside them",
             cost * 1024 / CONNECTIONS as u64
         );
-        if cost > MAX_COST_KIB {
-            too_costly.push(format!("{mode}: {cost} KiB"));
+        if cost > max_cost_kib {
+            too_costly.push(format!("{mode}: {cost} KiB, over {max_cost_kib} KiB"));
         }
         drop(held);
         drop(probe);
@@ -604,6 +608,6 @@ async fn ten_thousand_keep_alive_connections_are_served_with_bounded_memory() {
     }
     assert!(
         too_costly.is_empty(),
-        "{CONNECTIONS} connections cost over {MAX_COST_KIB} KiB: {too_costly:?}"
+        "{CONNECTIONS} connections cost too much: {too_costly:?}"
     );
 }
