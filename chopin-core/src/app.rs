@@ -104,7 +104,6 @@ impl App {
             );
         }
         let pool = db::open(&config).await?;
-        auth::prepare().await?;
         let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
         Ok(Self {
             routes: auth::routes(state.clone()),

@@ -29,13 +29,6 @@ pub use self::{
 };
 use crate::state::AppState;
 
-/// Work done once at startup so no request pays for it.
-pub(crate) async fn prepare() -> Result<(), crate::error::Error> {
-    password::prepare().await.map_err(|_| {
-        crate::error::Error::serve(std::io::Error::other("cannot prepare password hashing"))
-    })
-}
-
 /// Name of the bearer-token security scheme in the OpenAPI document (the handlers'
 /// `security(("bearer" = []))` must say the same).
 pub(crate) const BEARER: &str = "bearer";
