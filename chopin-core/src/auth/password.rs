@@ -53,8 +53,7 @@ fn hash_now(password: &str) -> Result<String, ApiError> {
 /// parameters of `Argon2::default()` (checked by a test), so checking it costs what
 /// checking a real one does. A constant rather than a hash made at startup: making one
 /// takes 19 MiB that the allocator then keeps, doubling the idle footprint.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$TrV9T2VwOfZoj/I0nCfzdg$y9Jauyzg8yZms5MBg5p5Xo0J+BtsjcEgdJIGpvRN6F4";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$TrV9T2VwOfZoj/I0nCfzdg$y9Jauyzg8yZms5MBg5p5Xo0J+BtsjcEgdJIGpvRN6F4";
 
 static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
     Semaphore::new(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
@@ -99,7 +98,11 @@ mod tests {
     fn the_dummy_hash_costs_what_a_real_one_does() {
         let real = hash_now("anything").unwrap();
         let params = |hash: &str| hash.rsplitn(3, '$').nth(2).map(str::to_owned);
-        assert_eq!(params(DUMMY_HASH), params(&real), "same algorithm, version and cost");
+        assert_eq!(
+            params(DUMMY_HASH),
+            params(&real),
+            "same algorithm, version and cost"
+        );
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 }

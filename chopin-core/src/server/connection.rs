@@ -3,7 +3,7 @@
 //! settings (head limit, timeouts, upgrades) until the connection ends or the server
 //! drains.
 
-use std::{io, pin::Pin, sync::Arc, time::Duration};
+use std::{io as std_io, pin::Pin, sync::Arc, task::Poll, time::Duration};
 
 use bytes::BytesMut;
 use hyper::{
@@ -20,7 +20,7 @@ use tokio::{
 use super::{
     drain::{Drain, Draining},
     fast_lane::{FastLane, Outcome},
-    io::ConnIo,
+    io::{self, Batch},
     service::{AppService, ChopinService},
 };
 use crate::{config::Config, fast_route::FastRoutes};
@@ -124,19 +124,20 @@ where
                 return;
             }
         };
-        let result = if is_h2 {
-            let io = ConnIo::new(
+        if is_h2 {
+            let (io, batch) = io::new(
                 prefix.freeze(),
                 stream,
                 self.timer.clone(),
                 self.write_timeout,
+                false,
             );
             // Boxed, here and below: the task of a fast-lane connection stays small.
             let connection = Box::pin(self.http2.serve_connection(io, service));
-            until_drained(connection, draining, |c| {
-                c.get_mut().as_mut().graceful_shutdown()
+            until_drained(connection, draining, batch, |c| {
+                c.get_mut().as_mut().graceful_shutdown();
             })
-            .await
+            .await;
         } else {
             let prefix = match &self.fast_lane {
                 Some(lane) => match lane
@@ -148,22 +149,19 @@ where
                 },
                 None => prefix.freeze(),
             };
-            let io = ConnIo::new(prefix, stream, self.timer.clone(), self.write_timeout);
+            let (io, batch) = io::new(prefix, stream, self.timer.clone(), self.write_timeout, true);
             let connection = Box::pin(self.http1.serve_connection(io, service).with_upgrades());
-            until_drained(connection, draining, |c| {
-                c.get_mut().as_mut().graceful_shutdown()
+            until_drained(connection, draining, batch, |c| {
+                c.get_mut().as_mut().graceful_shutdown();
             })
-            .await
-        };
-        if let Err(err) = result {
-            tracing::debug!(%err, "connection error");
+            .await;
         }
     }
 
     /// Reads until the first bytes tell HTTP/2's preface from anything else, within the
     /// header-read timeout (hyper's own timeout starts only after this). `None` when the
     /// client closed first.
-    async fn sniff(&self, stream: &mut TcpStream) -> io::Result<Option<(BytesMut, bool)>> {
+    async fn sniff(&self, stream: &mut TcpStream) -> std_io::Result<Option<(BytesMut, bool)>> {
         let read = async {
             // One page: most first requests fit; hyper reads the rest of larger ones.
             let mut buf = BytesMut::with_capacity(SNIFF_BUFFER);
@@ -183,8 +181,8 @@ where
         match self.header_read_timeout {
             Some(limit) => tokio::select! {
                 result = read => result,
-                () = self.timer.sleep(limit) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
+                () = self.timer.sleep(limit) => Err(std_io::Error::new(
+                    std_io::ErrorKind::TimedOut,
                     "no request within the header-read timeout",
                 )),
             },
@@ -220,21 +218,46 @@ pub(super) async fn serve<S, T>(
     }
 }
 
-/// Runs `connection` to its end; once the drain starts, asks it to close after its
-/// in-flight requests.
-async fn until_drained<C: Future>(
-    connection: C,
+/// Runs `connection` to its end, sending what it wrote each time it stops (see
+/// [`io`](super::io)); once the drain starts, asks it to close after its in-flight
+/// requests.
+async fn until_drained<C, E, T>(
+    mut connection: C,
     mut draining: Draining,
+    batch: Batch<T>,
     graceful_shutdown: impl FnOnce(Pin<&mut C>),
-) -> C::Output {
-    tokio::pin!(connection);
-    tokio::select! {
-        biased;
-        output = connection.as_mut() => output,
-        () = &mut draining => {
-            graceful_shutdown(connection.as_mut());
-            connection.await
+) where
+    C: Future<Output = Result<(), E>> + Unpin,
+    E: std::fmt::Display,
+    T: Timer,
+{
+    let mut graceful_shutdown = Some(graceful_shutdown);
+    let mut ended: Option<Result<(), E>> = None;
+    std::future::poll_fn(|cx| {
+        if ended.is_none() {
+            if graceful_shutdown.is_some()
+                && Pin::new(&mut draining).poll(cx).is_ready()
+                && let Some(shutdown) = graceful_shutdown.take()
+            {
+                shutdown(Pin::new(&mut connection));
+            }
+            if let Poll::Ready(result) = Pin::new(&mut connection).poll(cx) {
+                ended = Some(result);
+            }
         }
+        match batch.poll_send(cx, ended.is_some()) {
+            Poll::Ready(Ok(())) if ended.is_none() => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Err(err)) => {
+                tracing::debug!(%err, "connection error");
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    if let Some(Err(err)) = ended {
+        tracing::debug!(%err, "connection error");
     }
 }
 
@@ -315,11 +338,11 @@ fn spawn<S, T>(
 }
 
 /// Errors that concern only the connection being accepted, not the listener.
-fn is_per_connection(err: &io::Error) -> bool {
+fn is_per_connection(err: &std_io::Error) -> bool {
     matches!(
         err.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
+        std_io::ErrorKind::ConnectionRefused
+            | std_io::ErrorKind::ConnectionAborted
+            | std_io::ErrorKind::ConnectionReset
     )
 }

@@ -1,10 +1,18 @@
 //! The socket as hyper sees it: bytes already read to tell HTTP/1 from HTTP/2 are
-//! replayed first, and a write that makes no progress for the write timeout fails, so a
-//! client that stops reading its responses cannot hold a connection forever.
+//! replayed first; a write that makes no progress for the write timeout fails, so a
+//! client that stops reading its responses cannot hold a connection forever; and on
+//! HTTP/1 the answers hyper writes during one poll of the connection leave in one write.
+//!
+//! hyper's own `pipeline_flush` batches pipelined answers too, but holds them while
+//! *any* byte of a next request is buffered: an incomplete or malformed next request
+//! then delays or loses answers already produced. Here the connection sends what it has
+//! whenever hyper stops for any reason (a request not complete yet, a handler still
+//! running, the end of the connection), so nothing waits on the next request.
 
 use std::{
     io,
     pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
@@ -14,7 +22,20 @@ use hyper::rt::{Read, ReadBufCursor, Sleep, Timer, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// Answers buffered beyond this are sent before more are accepted.
+const BATCH_LIMIT: usize = 64 * 1024;
+
+/// hyper's end of the socket.
 pub(super) struct ConnIo<T> {
+    socket: Arc<Mutex<Socket<T>>>,
+}
+
+/// The connection's end: sends what hyper wrote during a poll.
+pub(super) struct Batch<T> {
+    socket: Arc<Mutex<Socket<T>>>,
+}
+
+struct Socket<T> {
     /// Read before hyper took over; handed out before the socket is read again.
     prefix: Bytes,
     inner: TokioIo<TcpStream>,
@@ -23,25 +44,47 @@ pub(super) struct ConnIo<T> {
     /// Armed while a write waits for the client to read; reused across stalls.
     stall: Option<Pin<Box<dyn Sleep>>>,
     stalled: bool,
+    /// Whether writes are held for [`Batch::poll_send`]; off for HTTP/2 (h2 batches
+    /// itself) and once hyper has let go of the connection (an upgrade writes directly).
+    batching: bool,
+    pending: Vec<u8>,
+    sent: usize,
 }
 
-impl<T: Timer> ConnIo<T> {
-    pub(super) fn new(
-        prefix: Bytes,
-        stream: TcpStream,
-        timer: T,
-        write_timeout: Option<Duration>,
-    ) -> Self {
-        Self {
-            prefix,
-            inner: TokioIo::new(stream),
-            timer,
-            write_timeout,
-            stall: None,
-            stalled: false,
-        }
-    }
+/// The socket for hyper, and the handle that sends its batched answers. With
+/// `batching` off, writes go straight to the socket and the handle has nothing to send.
+pub(super) fn new<T: Timer>(
+    prefix: Bytes,
+    stream: TcpStream,
+    timer: T,
+    write_timeout: Option<Duration>,
+    batching: bool,
+) -> (ConnIo<T>, Batch<T>) {
+    let socket = Arc::new(Mutex::new(Socket {
+        prefix,
+        inner: TokioIo::new(stream),
+        timer,
+        write_timeout,
+        stall: None,
+        stalled: false,
+        batching,
+        pending: Vec::new(),
+        sent: 0,
+    }));
+    (
+        ConnIo {
+            socket: Arc::clone(&socket),
+        },
+        Batch { socket },
+    )
+}
 
+fn lock<T>(socket: &Mutex<Socket<T>>) -> MutexGuard<'_, Socket<T>> {
+    // Every update leaves the socket consistent; a panic elsewhere changes nothing here.
+    socket.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T: Timer> Socket<T> {
     /// Called when a write cannot proceed: fails once the stall has lasted the write
     /// timeout.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -84,23 +127,55 @@ impl<T: Timer> ConnIo<T> {
             }
         }
     }
+
+    /// Writes out every held byte.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let polled = Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]);
+            match ready!(self.progress(polled, cx))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.sent += n,
+            }
+        }
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    fn held(&self) -> usize {
+        self.pending.len() - self.sent
+    }
+}
+
+impl<T: Timer> Batch<T> {
+    /// Sends what hyper wrote; with `last`, hyper is done with the connection and later
+    /// writes (an upgraded connection's) go straight to the socket.
+    pub(super) fn poll_send(&self, cx: &mut Context<'_>, last: bool) -> Poll<io::Result<()>> {
+        let mut socket = lock(&self.socket);
+        ready!(socket.poll_send(cx))?;
+        if last {
+            socket.batching = false;
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl<T: Timer + Unpin> Read for ConnIo<T> {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.prefix.is_empty() {
-            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        let mut socket = lock(&self.socket);
+        if socket.prefix.is_empty() {
+            return Pin::new(&mut socket.inner).poll_read(cx, buf);
         }
-        let n = self.prefix.len().min(buf.remaining());
-        buf.put_slice(&self.prefix[..n]);
-        self.prefix.advance(n);
-        if self.prefix.is_empty() {
+        let n = socket.prefix.len().min(buf.remaining());
+        buf.put_slice(&socket.prefix[..n]);
+        socket.prefix.advance(n);
+        if socket.prefix.is_empty() {
             // An empty slice would still keep the whole buffer alive.
-            self.prefix = Bytes::new();
+            socket.prefix = Bytes::new();
         }
         Poll::Ready(Ok(()))
     }
@@ -108,34 +183,61 @@ impl<T: Timer + Unpin> Read for ConnIo<T> {
 
 impl<T: Timer + Unpin> Write for ConnIo<T> {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.progress(polled, cx)
+        let mut socket = lock(&self.socket);
+        if socket.batching {
+            if socket.held() >= BATCH_LIMIT {
+                ready!(socket.poll_send(cx))?;
+            }
+            socket.pending.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let polled = Pin::new(&mut socket.inner).poll_write(cx, buf);
+        socket.progress(polled, cx)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.progress(polled, cx)
+        let mut socket = lock(&self.socket);
+        if socket.batching {
+            if socket.held() >= BATCH_LIMIT {
+                ready!(socket.poll_send(cx))?;
+            }
+            let mut written = 0;
+            for buf in bufs {
+                socket.pending.extend_from_slice(buf);
+                written += buf.len();
+            }
+            return Poll::Ready(Ok(written));
+        }
+        let polled = Pin::new(&mut socket.inner).poll_write_vectored(cx, bufs);
+        socket.progress(polled, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        lock(&self.socket).inner.is_write_vectored()
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.progress(polled, cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut socket = lock(&self.socket);
+        if socket.batching {
+            // Sent by the connection when hyper stops (`Batch::poll_send`).
+            return Poll::Ready(Ok(()));
+        }
+        let polled = Pin::new(&mut socket.inner).poll_flush(cx);
+        socket.progress(polled, cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
-        self.progress(polled, cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut socket = lock(&self.socket);
+        ready!(socket.poll_send(cx))?;
+        let polled = Pin::new(&mut socket.inner).poll_shutdown(cx);
+        socket.progress(polled, cx)
     }
 }
