@@ -250,11 +250,18 @@ impl FastLane {
         timer: &T,
         sleep: &mut Option<Pin<Box<dyn Sleep>>>,
     ) -> io::Result<()> {
+        // Since when no byte could be written; progress starts the clock again.
+        let mut stalled_since = None;
         while !bytes.is_empty() {
             match stream.try_write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    stalled_since = None;
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let deadline = self.write_timeout.map(|limit| Instant::now() + limit);
+                    let since = *stalled_since.get_or_insert_with(Instant::now);
+                    let deadline = self.write_timeout.map(|limit| since + limit);
                     tokio::select! {
                         biased;
                         ready = stream.writable() => ready?,
