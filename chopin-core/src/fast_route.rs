@@ -288,6 +288,15 @@ impl FastRoute {
     /// connection. If it panics, the connection is closed (the router's panic guard
     /// is not in front of it).
     ///
+    /// ```
+    /// use chopin_core::FastRoute;
+    ///
+    /// let health = FastRoute::computed("/health", |_, response| {
+    ///     response.json(&serde_json::json!({"status": "ok"}));
+    /// });
+    /// # let _ = health;
+    /// ```
+    ///
     /// # Panics
     ///
     /// As [`FastRoute::new`].
