@@ -3,6 +3,7 @@
 # wall-clock numbers are not. Builds with symbols into target/profiling.
 # Usage: bench/callgrind.sh [path] [VAR=value ...]   e.g. bench/callgrind.sh /json SERVER_MODE=performance
 #        BINARY=bench-hyper bench/callgrind.sh /
+#        PIPELINE=16 bench/callgrind.sh /json SERVER_MODE=performance   (16-deep pipelining)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +28,11 @@ for _ in $(seq 100); do
   (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.2
 done
-requests=$(wrk -t1 -c16 -d6s "http://127.0.0.1:$port$path" | awk '/requests in/ {print $1}')
+pipeline=()
+[ -n "${PIPELINE:-}" ] && pipeline=(-s bench/pipeline.lua "http://127.0.0.1:$port$path" -- "$PIPELINE")
+[ -n "${PIPELINE:-}" ] || pipeline=("http://127.0.0.1:$port$path")
+requests=$(wrk -t1 -c16 -d6s "${pipeline[@]}" | awk '/requests in/ {print $1}')
 kill -TERM "$server"
 wait "$server" || true
 total=$(awk '/^(summary|totals):/ {print $2; exit}' "$out")
-echo "$binary $path $*: $requests requests, $((total / requests)) instructions per request (profile: $out)"
+echo "$binary $path ${PIPELINE:+pipelined x$PIPELINE }$*: $requests requests, $((total / requests)) instructions per request (profile: $out)"
