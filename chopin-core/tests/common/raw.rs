@@ -28,24 +28,11 @@ pub async fn statuses_until_close(stream: &mut TcpStream) -> Vec<u16> {
 
 /// Reads until `count` whole responses have arrived; returns their status codes.
 pub async fn read_statuses(stream: &mut TcpStream, count: usize) -> Vec<u16> {
-    let mut buffer = Vec::new();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            let (statuses, _) = parse_responses(&buffer);
-            if statuses.len() >= count {
-                return statuses;
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = stream.read(&mut chunk).await.expect("read");
-            assert!(
-                n > 0,
-                "closed after {statuses:?}, {count} responses expected"
-            );
-            buffer.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await
-    .expect("the responses arrive")
+    read_responses(stream, count)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect()
 }
 
 /// Statuses of the complete responses at the start of `bytes`, and the bytes used.
