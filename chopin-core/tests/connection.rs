@@ -258,6 +258,23 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
     }
 }
 
+/// Sends `text` on `socket` and returns the text message that comes back.
+async fn echo<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>, text: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(text))
+        .await
+        .expect("send");
+    let echoed = tokio::time::timeout(LIMIT, socket.next())
+        .await
+        .expect("echo in time")
+        .expect("a message")
+        .expect("a frame");
+    echoed.into_text().expect("text").as_str().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upgrades_work_in_both_modes() {
     for mode in MODES {
@@ -271,16 +288,7 @@ async fn websocket_upgrades_work_in_both_modes() {
                 .expect("handshake");
         assert_eq!(response.status(), 101, "{mode:?}");
         for text in ["hello", "again"] {
-            socket
-                .send(tokio_tungstenite::tungstenite::Message::text(text))
-                .await
-                .expect("send");
-            let echoed = tokio::time::timeout(LIMIT, socket.next())
-                .await
-                .expect("echo in time")
-                .expect("a message")
-                .expect("a frame");
-            assert_eq!(echoed.into_text().expect("text").as_str(), text, "{mode:?}");
+            assert_eq!(echo(&mut socket, text).await, text, "{mode:?}");
         }
         socket.close(None).await.expect("close");
         server.shutdown().await.expect("shutdown");
@@ -471,7 +479,7 @@ async fn a_fast_route_then_what_hyper_must_answer_in_the_same_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_route_then_a_websocket_upgrade_in_the_same_write() {
-    use tokio_tungstenite::tungstenite::{Message as WsMessage, protocol::Role};
+    use tokio_tungstenite::tungstenite::protocol::Role;
     for mode in MODES {
         let server = start(mode, |_| {}).await;
         let mut stream = connect(&server).await;
@@ -496,18 +504,10 @@ async fn a_fast_route_then_a_websocket_upgrade_in_the_same_write() {
         );
         let mut socket =
             tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
-        socket
-            .send(WsMessage::text("after a fast route"))
-            .await
-            .expect("send");
-        let echoed = tokio::time::timeout(LIMIT, socket.next())
-            .await
-            .expect("echo in time")
-            .expect("a message")
-            .expect("a frame");
         assert_eq!(
-            echoed.into_text().expect("text").as_str(),
-            "after a fast route"
+            echo(&mut socket, "after a fast route").await,
+            "after a fast route",
+            "{mode:?}"
         );
         server.shutdown().await.expect("shutdown");
     }
