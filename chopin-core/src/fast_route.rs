@@ -139,13 +139,10 @@ impl<'a> FastRequest<'a> {
 
     pub(crate) fn parsed(
         method: &'a str,
-        target: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
         headers: &'a [httparse::Header<'a>],
     ) -> Self {
-        let (path, query) = match target.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (target, None),
-        };
         Self {
             method,
             path,

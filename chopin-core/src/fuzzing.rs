@@ -7,7 +7,7 @@ use bytes::BytesMut;
 
 use crate::{
     fast_route::{FastRoute, FastRoutes},
-    server::fast_lane::{FastLane, Parsed},
+    server::fast_lane::{Buffers, FastLane, Parsed},
 };
 
 /// The bodies the fuzzed fast lane answers, by path.
@@ -45,22 +45,22 @@ pub fn feed(chunks: &[&[u8]]) -> Fed {
         None,
         None,
     );
-    let (mut buf, mut answers, mut scratch) = (BytesMut::new(), Vec::new(), Vec::new());
+    let (mut buf, mut buffers) = (BytesMut::new(), Buffers::default());
     let mut fed = 0;
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         fed += chunk.len();
-        let (parsed, _) = lane.answer(&mut buf, &mut answers, &mut scratch, DATE);
+        let (parsed, _) = lane.answer(&mut buf, &mut buffers, DATE);
         if matches!(parsed, Parsed::Handoff) || buf.len() >= HEAD_LIMIT {
             return Fed {
-                answers,
+                answers: buffers.out,
                 consumed: fed - buf.len(),
                 handed_off: true,
             };
         }
     }
     Fed {
-        answers,
+        answers: buffers.out,
         consumed: fed - buf.len(),
         handed_off: false,
     }

@@ -478,6 +478,28 @@ async fn a_fast_route_then_what_hyper_must_answer_in_the_same_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_host_is_checked_even_after_a_valid_one() {
+    // The fast lane remembers the last valid `Host` of a connection; a different one
+    // on a later request must still be refused.
+    for mode in MODES {
+        let server = start(mode, |_| {}).await;
+        let mut stream = connect(&server).await;
+        let sent = format!(
+            "{GET_JSON}GET /json HTTP/1.1\r\nHost: user@localhost\r\n\r\n{GET_JSON}\
+             GET /json HTTP/1.1\r\nHost: localhost:65536\r\n\r\n"
+        );
+        stream.write_all(sent.as_bytes()).await.expect("write");
+        let statuses: Vec<u16> = read_responses(&mut stream, 4)
+            .await
+            .iter()
+            .map(|(status, _)| *status)
+            .collect();
+        assert_eq!(statuses, [200, 400, 200, 400], "{mode:?}");
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fast_route_then_a_websocket_upgrade_in_the_same_write() {
     use tokio_tungstenite::tungstenite::protocol::Role;
     for mode in MODES {

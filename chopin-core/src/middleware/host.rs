@@ -95,8 +95,11 @@ fn is_authority(host: &[u8]) -> bool {
         None => true,
         Some((b':', digits)) => {
             digits.iter().all(u8::is_ascii_digit)
-                && (digits.is_empty()
-                    || std::str::from_utf8(digits).is_ok_and(|d| d.parse::<u16>().is_ok()))
+                && digits.iter().fold(0u32, |port, &digit| {
+                    // Saturates above any port, so leading zeros are allowed and a long
+                    // number cannot overflow.
+                    (port * 10 + u32::from(digit - b'0')).min(1 << 17)
+                }) <= u32::from(u16::MAX)
         }
         Some(_) => false,
     };
@@ -190,6 +193,8 @@ mod tests {
             "[::1]:3000",
             "localhost",
             "example.com:",
+            "example.com:65535",
+            "example.com:000080",
         ] {
             assert!(valid_host(&request(Version::HTTP_11, &[host])), "{host}");
         }
@@ -209,6 +214,7 @@ mod tests {
             "example.com?q",
             "example.com:port",
             "example.com:65536",
+            "example.com:99999999999999999999999999999",
             "example.com:+80",
             ":80",
         ] {
