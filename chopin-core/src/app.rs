@@ -1,12 +1,15 @@
 //! [`App`]: configuration, routes and fast routes, assembled into one router.
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::{Router, extract::Request, response::IntoResponse};
 use sqlx::migrate::Migrator;
+use tower::{Layer, Service};
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
-    auth::{self, Tokens},
+    auth,
     config::{Config, CorsOrigins},
     db,
     error::Error,
@@ -49,6 +52,8 @@ pub struct App {
     routes: Router,
     document: OpenApi,
     fast_routes: Vec<FastRoute>,
+    /// Your layers, innermost first, each applied once around the whole router.
+    layers: Vec<Box<dyn FnOnce(Router) -> Router + Send>>,
 }
 
 impl std::fmt::Debug for App {
@@ -58,6 +63,7 @@ impl std::fmt::Debug for App {
             .field("state", &self.state)
             .field("routes", &self.routes)
             .field("fast_routes", &self.fast_routes)
+            .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
 }
@@ -104,13 +110,14 @@ impl App {
             );
         }
         let pool = db::open(&config).await?;
-        let state = AppState::new(pool, Tokens::new(&config.jwt_secret, config.jwt_expiry));
+        let state = AppState::new(pool, &config);
         Ok(Self {
             routes: auth::routes(state.clone()),
             document: openapi::document(),
             config,
             state,
             fast_routes: Vec::new(),
+            layers: Vec::new(),
         })
     }
 
@@ -153,8 +160,9 @@ impl App {
     /// Merges your routes. Give stateful routers their state first
     /// (`router.with_state(state)`).
     ///
-    /// Chopin owns the fallback: paths no router matches get `/`'s welcome page (unless
-    /// you route `/` yourself) or the JSON 404. A fallback set on `router` is replaced.
+    /// Paths no router matches go to your fallback if one of your routers sets one
+    /// (`Router::fallback`); otherwise `GET /` gets Chopin's welcome page (unless you
+    /// route `/` yourself) and anything else the JSON 404.
     ///
     /// # Panics
     ///
@@ -206,6 +214,50 @@ impl App {
         self
     }
 
+    /// Wraps the whole router (your routes, Chopin's auth routes, the API docs and the
+    /// fallback) in `layer`, once, in both modes: compression, rate or concurrency
+    /// limits, your own middleware. The service it builds is driven as tower requires
+    /// (`poll_ready` before each `call`). It runs inside Chopin's stack (request id,
+    /// security headers, JSON errors, `Host` check, timeout, panic guard, body limit),
+    /// so its own failures get the same treatment; fast routes are answered before any
+    /// middleware and do not pass through it. Later layers wrap earlier ones.
+    ///
+    /// Like `Router::layer`, the layer's service must not fail (`Error = Infallible`):
+    /// turn a fallible one's errors into responses with `axum::error_handling::HandleErrorLayer`.
+    ///
+    /// ```
+    /// use axum::{extract::Request, middleware::{self, Next}, response::Response};
+    /// use chopin_core::{App, Config};
+    ///
+    /// async fn served_by(request: Request, next: Next) -> Response {
+    ///     let mut response = next.run(request).await;
+    ///     response.headers_mut().insert("x-served-by", "api-1".parse().unwrap());
+    ///     response
+    /// }
+    ///
+    /// # async fn build() -> Result<(), chopin_core::Error> {
+    /// let app = App::with_config(Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?)
+    ///     .await?
+    ///     .layer(middleware::from_fn(served_by));
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Router> + Send + 'static,
+        L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |router: Router| {
+            // A router whose only route is its fallback: axum drives that service with
+            // `poll_ready` then `call` for every request.
+            Router::new().fallback_service(layer.layer(router))
+        }));
+        self
+    }
+
     /// Registers a fast route: in both modes `GET` and `HEAD` on its path are answered
     /// before the router and its middleware; other methods reach the router, where the
     /// route is also registered so they get a `405` with `Allow`.
@@ -228,19 +280,25 @@ impl App {
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
-        let routes = Self::assemble(self.routes, self.document, &self.fast_routes, &self.config);
-        Router::new().fallback_service(middleware::wrap(routes, &self.config))
+        let config = self.config.clone();
+        let routes = self.assemble().0;
+        Router::new().fallback_service(middleware::wrap(routes, &config))
     }
 
-    /// Your routes, the API docs, then the welcome page and the JSON 404 as the fallback.
-    fn assemble(
-        routes: Router,
-        document: OpenApi,
-        fast_routes: &[FastRoute],
-        config: &Config,
-    ) -> Router {
-        let routes = openapi::mount(routes, document, fast_routes);
-        welcome::fallback(routes, config.mode)
+    /// Your routes, the API docs and, unless you set a fallback, the welcome page and
+    /// the JSON 404 as the fallback; then your layers around all of it.
+    fn assemble(self) -> (Router, Config, Vec<FastRoute>) {
+        let own_fallback = has_fallback(&self.routes);
+        let routes = openapi::mount(self.routes, self.document, &self.fast_routes, !own_fallback);
+        let mut routes = if own_fallback {
+            routes
+        } else {
+            welcome::fallback(routes, self.config.mode)
+        };
+        for layer in self.layers {
+            routes = layer(routes);
+        }
+        (routes, self.config, self.fast_routes)
     }
 
     /// Binds `SERVER_HOST:SERVER_PORT` without serving yet, so the bound address can be
@@ -250,10 +308,10 @@ impl App {
     ///
     /// If the host does not resolve or the address cannot be bound (e.g. in use).
     pub async fn bind(self) -> Result<Server, Error> {
-        let router = Self::assemble(self.routes, self.document, &self.fast_routes, &self.config);
-        let cors = self.config.cors_origins != CorsOrigins::None;
-        let fast_routes = FastRoutes::new(self.fast_routes, cors);
-        Server::bind(self.config, router, fast_routes).await
+        let (router, config, fast_routes) = self.assemble();
+        let cors = config.cors_origins != CorsOrigins::None;
+        let fast_routes = FastRoutes::new(fast_routes, cors);
+        Server::bind(config, router, fast_routes).await
     }
 
     /// Binds and serves until SIGINT or SIGTERM, then drains gracefully.
@@ -263,5 +321,32 @@ impl App {
     /// As [`App::bind`] and [`Server::run`].
     pub async fn run(self) -> Result<(), Error> {
         self.bind().await?.run().await
+    }
+}
+
+/// Whether `router` has a fallback of its own. axum offers no accessor, so this reads
+/// the flag from its `Debug` output; the tests below fail if that output changes.
+fn has_fallback(router: &Router) -> bool {
+    format!("{router:?}").contains(", default_fallback: false, catch_all_fallback: ")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+
+    use super::*;
+
+    #[test]
+    fn a_router_s_own_fallback_is_seen() {
+        let routes = || Router::new().route("/a", get(|| async { "a" }));
+        assert!(!has_fallback(&routes()));
+        assert!(!has_fallback(&Router::new()));
+        assert!(has_fallback(&routes().fallback(|| async { "mine" })));
+        assert!(has_fallback(
+            &Router::new().merge(routes().fallback(|| async { "mine" }))
+        ));
+        assert!(!has_fallback(
+            &routes().fallback(|| async { "mine" }).reset_fallback()
+        ));
     }
 }

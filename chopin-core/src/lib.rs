@@ -57,6 +57,11 @@ mod state;
 mod telemetry;
 mod welcome;
 
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 pub use api_error::ApiError;
 pub use app::App;
 pub use config::{
@@ -65,6 +70,7 @@ pub use config::{
 pub use db::Db;
 pub use error::Error;
 pub use fast_route::{FastRequest, FastResponse, FastRoute};
+pub use middleware::KeepErrorBody;
 pub use server::Server;
 /// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
 pub use sqlx;

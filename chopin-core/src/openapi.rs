@@ -93,21 +93,27 @@ pub(crate) fn document() -> openapi::OpenApi {
     document
 }
 
-/// Adds the welcome page and the fast routes, then mounts the page and the document.
+/// Adds the welcome page (if Chopin answers `/`) and the fast routes, then mounts the
+/// page and the document. What you documented yourself for the same paths is kept:
+/// Chopin's entries only add the methods you did not document.
 pub(crate) fn mount(
     routes: axum::Router,
     mut document: openapi::OpenApi,
     fast_routes: &[FastRoute],
+    welcome: bool,
 ) -> axum::Router {
-    document
-        .paths
-        .paths
-        .insert("/".to_owned(), welcome::documentation());
+    let paths = &mut document.paths.paths;
+    let mut add = |path: &str, item: PathItem| match paths.get_mut(path) {
+        Some(yours) => yours.merge_operations(item),
+        None => {
+            paths.insert(path.to_owned(), item);
+        }
+    };
+    if welcome {
+        add("/", welcome::documentation());
+    }
     for route in fast_routes {
-        document
-            .paths
-            .paths
-            .insert(route.path().to_owned(), fast_route_item(route));
+        add(route.path(), fast_route_item(route));
     }
     let tags = document.tags.get_or_insert_with(Vec::new);
     tags.push(Tag::new(STATIC_TAG));

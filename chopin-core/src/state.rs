@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use axum::extract::FromRef;
 
-use crate::{auth::Tokens, db::Db};
+use crate::{api_error::ApiError, auth::Tokens, config::Config, db::Db};
 
 /// The database pool and the token keys, cheap to clone (reference counts).
 ///
@@ -40,11 +40,25 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub(crate) fn new(db: Db, tokens: Tokens) -> Self {
+    /// The state `App` builds: `db`, and token keys from `config`'s `JWT_SECRET` and
+    /// `JWT_EXPIRY_HOURS`. For tests and tools that need Chopin's tokens or extractors
+    /// without a whole [`crate::App`] (which also has [`crate::App::state`]).
+    pub fn new(db: Db, config: &Config) -> Self {
         Self {
             db,
-            tokens: Arc::new(tokens),
+            tokens: Arc::new(Tokens::new(&config.jwt_secret, config.jwt_expiry)),
         }
+    }
+
+    /// An access token for the user `user_id`, as `/api/auth/login` issues, accepted by
+    /// [`crate::auth::AuthUser`] on any instance sharing `JWT_SECRET`: for tests of your
+    /// protected routes, or a CLI that acts as a user.
+    ///
+    /// # Errors
+    ///
+    /// If signing fails (a `500`; it does not with Chopin's HS256 keys).
+    pub fn issue_token(&self, user_id: i64) -> Result<String, ApiError> {
+        self.tokens.issue(user_id)
     }
 
     /// The connection pool.

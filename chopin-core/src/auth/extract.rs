@@ -11,6 +11,10 @@ use crate::{api_error::ApiError, state::AppState};
 /// The signed-in user: a valid, unexpired HS256 token in `Authorization: Bearer …`
 /// whose user exists and is not deactivated. Anything else is `401`.
 ///
+/// The user is read from the database once per request and kept in the request's
+/// extensions, so later extractors (another `AuthUser`, [`RequireRole`],
+/// `Extension<AuthUser>`) reuse it.
+///
 /// ```
 /// use axum::{Json, Router, routing::get};
 /// use chopin_core::{App, Config, auth::{AuthUser, User}};
@@ -46,14 +50,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // Loaded once per request: `AuthUser` and `RequireRole` (or a middleware that
+        // extracted it first) in one handler cost one query.
+        if let Some(user) = parts.extensions.get::<Self>() {
+            return Ok(user.clone());
+        }
         let state = AppState::from_ref(state);
         let token = bearer_token(parts)?;
         let id = state.tokens().verify(token)?;
-        match user::by_id(state.db(), id).await? {
-            Some(account) if account.active => Ok(Self(account.user)),
-            Some(_) => Err(ApiError::unauthorized("the account is deactivated")),
-            None => Err(ApiError::unauthorized("the token is invalid")),
-        }
+        let user = match user::by_id(state.db(), id).await? {
+            Some(account) if account.active => Self(account.user),
+            Some(_) => return Err(ApiError::unauthorized("the account is deactivated")),
+            None => return Err(ApiError::unauthorized("the token is invalid")),
+        };
+        parts.extensions.insert(user.clone());
+        Ok(user)
     }
 }
 

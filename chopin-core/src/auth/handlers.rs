@@ -89,27 +89,44 @@ pub(crate) async fn signup(
     State(state): State<AppState>,
     Json(request): Json<SignupRequest>,
 ) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
-    let username = request.username.as_str();
+    let user = create(
+        &state,
+        &request.email,
+        &request.username,
+        request.password,
+        user::Role::User,
+    )
+    .await?;
+    tracing::info!(user_id = user.id, "user signed up");
+    Ok((StatusCode::CREATED, token_response(&state, user)?))
+}
+
+/// Validates and inserts an account, as signup does, with any role.
+pub(crate) async fn create(
+    state: &AppState,
+    email: &str,
+    username: &str,
+    password: String,
+    role: user::Role,
+) -> Result<user::User, ApiError> {
     let mut invalid: Vec<(&'static str, Cow<'static, str>)> = Vec::new();
-    if let Err(message) = check_email(&request.email) {
+    if let Err(message) = check_email(email) {
         invalid.push(("email", message.into()));
     }
     if let Err(message) = check_username(username) {
         invalid.push(("username", message.into()));
     }
-    if let Err(message) = check_password(&request.password) {
+    if let Err(message) = check_password(&password) {
         invalid.push(("password", message));
     }
     if !invalid.is_empty() {
         return Err(ApiError::validation(invalid));
     }
-    let email = request.email.to_lowercase();
-    let hash = password::hash(request.password).await?;
-    let user = user::insert(state.db(), &email, username, &hash)
+    let email = email.to_lowercase();
+    let hash = password::hash(password).await?;
+    user::insert(state.db(), &email, username, &hash, role)
         .await
-        .map_err(duplicate_or)?;
-    tracing::info!(user_id = user.id, "user signed up");
-    Ok((StatusCode::CREATED, token_response(&state, user)?))
+        .map_err(duplicate_or)
 }
 
 /// A unique violation names which of email and username is taken.

@@ -33,6 +33,36 @@ use crate::state::AppState;
 /// `security(("bearer" = []))` must say the same).
 pub(crate) const BEARER: &str = "bearer";
 
+/// Creates an account with `role`, held to signup's rules (a `422` naming the invalid
+/// fields, a `409` for a taken email or username): to seed an admin, or to set up the
+/// users of your tests. Sign them in with [`AppState::issue_token`].
+///
+/// ```
+/// use chopin_core::{App, Config, auth::{self, Role}};
+///
+/// # async fn seed() -> Result<(), Box<dyn std::error::Error>> {
+/// let app = App::with_config(Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?).await?;
+/// let admin = auth::create_user(app.state(), "root@example.com", "root", "correct horse battery", Role::Admin)
+///     .await?;
+/// let token = app.state().issue_token(admin.id)?;
+/// # let _ = token;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As signup: invalid fields, a taken email or username, an unavailable database.
+pub async fn create_user(
+    state: &AppState,
+    email: &str,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, crate::ApiError> {
+    handlers::create(state, email, username, password.to_owned(), role).await
+}
+
 /// The auth routes, ready to merge.
 pub(crate) fn routes(state: AppState) -> Router {
     Router::new()

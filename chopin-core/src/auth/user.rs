@@ -127,22 +127,24 @@ pub(crate) async fn by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Err
         .transpose()
 }
 
-/// Inserts a new `user`-role account; a duplicate email or username is the database's
+/// Inserts a new account; a duplicate email or username is the database's
 /// unique-violation error, so concurrent signups cannot both win.
 pub(crate) async fn insert(
     db: &Db,
     email: &str,
     username: &str,
     password_hash: &str,
+    role: Role,
 ) -> Result<User, sqlx::Error> {
     let created_at = rfc3339(super::token::unix_now());
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO chopin_users (email, username, password_hash, created_at) \
-         VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO chopin_users (email, username, password_hash, role, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(email)
     .bind(username)
     .bind(password_hash)
+    .bind(role.as_str())
     .bind(&created_at)
     .fetch_one(db)
     .await?;
@@ -150,7 +152,7 @@ pub(crate) async fn insert(
         id,
         email: email.to_owned(),
         username: username.to_owned(),
-        role: Role::User,
+        role,
         created_at,
     })
 }

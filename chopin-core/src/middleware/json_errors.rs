@@ -4,7 +4,7 @@
 //! re-implement each, any 4xx/5xx response whose body is plain text or untyped is
 //! rewritten, keeping status and headers (`Allow`, CORS), and [`ApiError`] bodies get
 //! the request id. Responses with any other content type (JSON, HTML, ...) are left
-//! untouched.
+//! untouched, and so is any response marked with [`KeepErrorBody`].
 //!
 //! The text becomes the message only if it arrives whole within [`MAX_MESSAGE_LEN`]
 //! bytes and the error body timeout; otherwise the message is the status's reason
@@ -15,9 +15,13 @@ use std::{future::Future, pin::Pin, time::Duration};
 
 use axum::body::HttpBody;
 
-use axum::{body::Body, response::Response};
+use axum::{
+    body::Body,
+    response::{IntoResponseParts, Response, ResponseParts},
+};
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
+use tower::{Layer, util::MapResponse};
 
 use crate::api_error::ApiError;
 
@@ -30,6 +34,52 @@ pub(super) type Rewrite = Pin<Box<dyn Future<Output = Response> + Send>>;
 pub(super) enum Outcome {
     Done(Response),
     Rewrite(Rewrite),
+}
+
+/// Keeps an error response's body as the handler wrote it: Chopin rewrites plain-text
+/// 4xx/5xx bodies into the [`ApiError`] JSON shape unless the response carries this
+/// marker. Put it in a handler's answer, or layer a router with it so that every answer
+/// of its routes keeps its own format (plain text, `application/problem+json`, a page).
+/// The request id and security headers are still added.
+///
+/// ```
+/// use axum::{Router, http::StatusCode, routing::get};
+/// use chopin_core::KeepErrorBody;
+///
+/// // One answer:
+/// async fn teapot() -> (StatusCode, KeepErrorBody, &'static str) {
+///     (StatusCode::IM_A_TEAPOT, KeepErrorBody, "short and stout")
+/// }
+///
+/// // Every answer of a router:
+/// let legacy: Router = Router::new()
+///     .route("/legacy", get(|| async { (StatusCode::BAD_REQUEST, "plain text, as before") }))
+///     .layer(KeepErrorBody);
+/// # let _ = (teapot, legacy);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeepErrorBody;
+
+impl IntoResponseParts for KeepErrorBody {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.extensions_mut().insert(self);
+        Ok(res)
+    }
+}
+
+impl<S> Layer<S> for KeepErrorBody {
+    type Service = MapResponse<S, fn(Response) -> Response>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MapResponse::new(inner, mark)
+    }
+}
+
+fn mark(mut response: Response) -> Response {
+    response.extensions_mut().insert(KeepErrorBody);
+    response
 }
 
 /// Decides what `response` (already carrying its `x-request-id`) needs; a plain-text
@@ -46,7 +96,8 @@ pub(super) fn classify(
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         return Outcome::Done(render(response, &error, request_id));
     }
-    if !is_plain_text(response.headers()) {
+    if !is_plain_text(response.headers()) || response.extensions().get::<KeepErrorBody>().is_some()
+    {
         return Outcome::Done(response);
     }
     let (parts, body) = response.into_parts();

@@ -52,6 +52,8 @@ use self::{
 };
 use crate::config::{Config, CorsOrigins};
 
+pub use self::json_errors::KeepErrorBody;
+
 /// For the server: a request with a bad `Host` skips the fast routes and gets this
 /// stack's `400`.
 pub(crate) use self::host::{valid_host, valid_hosts};
