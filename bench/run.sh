@@ -16,4 +16,7 @@ fi
 
 cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum \
   -p bench-may-minihttp
-exec python3 bench/run.py "$@"
+mkdir -p target/bench
+python3 bench/run.py "$@" | tee target/bench/latest.md
+python3 bench/chart.py target/bench/latest.md target/bench/latest.svg
+echo "chart: target/bench/latest.svg (copy it to docs/img/bench.svg to publish it)"

@@ -295,6 +295,9 @@ impl App {
         } else {
             welcome::fallback(routes, self.config.mode)
         };
+        if !self.layers.is_empty() {
+            routes = middleware::json_errors_inside(routes, &self.config);
+        }
         for layer in self.layers {
             routes = layer(routes);
         }

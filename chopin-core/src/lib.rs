@@ -67,7 +67,7 @@ pub use app::App;
 pub use config::{
     Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
 };
-pub use db::Db;
+pub use db::{Db, now_rfc3339};
 pub use error::Error;
 pub use fast_route::{FastRequest, FastResponse, FastRoute};
 pub use middleware::KeepErrorBody;

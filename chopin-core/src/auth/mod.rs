@@ -22,7 +22,7 @@ use axum::{
     routing::{get, post},
 };
 
-pub(crate) use self::token::Tokens;
+pub(crate) use self::token::{Tokens, unix_now};
 pub use self::{
     extract::{AuthUser, MinimumRole, RequireRole, roles},
     user::{Role, User},

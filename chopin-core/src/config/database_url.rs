@@ -77,6 +77,12 @@ impl DatabaseUrl {
         &self.url
     }
 
+    /// Whether this is a PostgreSQL URL (otherwise SQLite): for choosing your own
+    /// migrations or SQL where the two differ.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres)
+    }
+
     pub(crate) fn backend(&self) -> Backend {
         self.backend
     }

@@ -152,9 +152,32 @@ fn render(response: Response, error: &ApiError, request_id: &HeaderValue) -> Res
     let (mut parts, _) = response.into_parts();
     let body = error.to_json(request_id.to_str().ok());
     parts.headers.remove(header::CONTENT_LENGTH);
+    // The new body is not encoded, whatever the old one was.
+    parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, Body::from(body))
+}
+
+/// [`classify`] run as a response is produced, for `router` wrapped in layers of the
+/// application's own: a layer that transforms bodies (compression) then sees the JSON
+/// error, not the text it replaces. The request id comes from the request, where the
+/// request id layer put it.
+pub(super) fn inside(router: axum::Router, timeout: Duration) -> axum::Router {
+    let rewrite = axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let id = request.headers().get(super::X_REQUEST_ID).cloned();
+            let response = next.run(request).await;
+            let Some(id) = id else {
+                return response;
+            };
+            match classify(response, &id, timeout) {
+                Outcome::Done(response) => response,
+                Outcome::Rewrite(rewrite) => rewrite.await,
+            }
+        },
+    );
+    axum::Router::new().fallback_service(rewrite.layer(router))
 }

@@ -65,6 +65,19 @@ const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// short message a handler has at hand, so one that takes longer is not waited for.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `router` with error bodies put in the JSON shape as soon as it answers, for an
+/// application that wraps it in layers of its own ([`crate::App::layer`]): those layers
+/// then see, and may compress, the final body.
+pub(crate) fn json_errors_inside(router: Router, config: &Config) -> Router {
+    json_errors::inside(router, error_body_timeout(config))
+}
+
+fn error_body_timeout(config: &Config) -> Duration {
+    config
+        .request_timeout
+        .map_or(ERROR_BODY_TIMEOUT, |t| t.min(ERROR_BODY_TIMEOUT))
+}
+
 /// `router` wrapped in the default stack configured by `config`.
 ///
 /// The stack is one concrete service around the router, not a `Router::layer` per
@@ -81,11 +94,8 @@ pub(crate) fn wrap(
         // Lift axum's extractor cap so the configured limit is the one that applies.
         router = router.layer(DefaultBodyLimit::max(config.body_limit));
     }
-    let error_body_timeout = config
-        .request_timeout
-        .map_or(ERROR_BODY_TIMEOUT, |t| t.min(ERROR_BODY_TIMEOUT));
     ServiceBuilder::new()
-        .layer(RequestIdLayer::new(error_body_timeout))
+        .layer(RequestIdLayer::new(error_body_timeout(config)))
         .layer(HostLayer)
         .option_layer(tracing_enabled().then(|| {
             let trace = TraceLayer::new_for_http()

@@ -5,6 +5,10 @@
 //! schemathesis) in `target/schemathesis-venv`; `bash .ci/deps` installs both.
 
 mod common;
+// Finding Chromium and schemathesis, shared with the other examples' tests.
+#[path = "../../../chopin-core/tests/common/tools.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod tools;
 
 use std::{
     path::{Path, PathBuf},
@@ -12,63 +16,7 @@ use std::{
 };
 
 use common::{get, server_url, start, terminate};
-
-/// `target/`, where test artifacts go.
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("target/tmp has a parent")
-        .to_owned()
-}
-
-fn find_tool(env_var: &str, candidates: &[PathBuf], install: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(env_var) {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    candidates
-        .iter()
-        .flat_map(|c| {
-            if c.is_absolute() {
-                vec![c.clone()]
-            } else {
-                on_path.iter().map(|dir| dir.join(c)).collect()
-            }
-        })
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} not found (tried {env_var} and {candidates:?}): this test needs it. \
-                 Install it with `{install}`, or run `bash .ci/deps`.",
-                candidates[0].display()
-            )
-        })
-}
-
-fn chromium() -> PathBuf {
-    find_tool(
-        "CHROMIUM",
-        &[
-            "chromium".into(),
-            "chromium-browser".into(),
-            "google-chrome".into(),
-        ],
-        "apt-get install -y chromium",
-    )
-}
-
-fn schemathesis() -> PathBuf {
-    find_tool(
-        "SCHEMATHESIS",
-        &[
-            target_dir().join("schemathesis-venv/bin/schemathesis"),
-            "schemathesis".into(),
-        ],
-        "python3 -m venv target/schemathesis-venv && target/schemathesis-venv/bin/pip install schemathesis",
-    )
-}
+use tools::{chromium, schemathesis, target_dir};
 
 /// Headless Chromium that can reach 127.0.0.1 and nothing else.
 fn headless(profile: &Path) -> Command {
