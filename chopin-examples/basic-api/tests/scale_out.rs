@@ -1,0 +1,269 @@
+//! Two instances of the example behind nginx, sharing one PostgreSQL database and one
+//! `JWT_SECRET`, on loopback (docs/deployment.md): a token from one is accepted by the
+//! other, a post written through nginx is read from each, nginx keeps answering with no
+//! 5xx when an instance is killed, and the restarted instance takes traffic again.
+//!
+//! Needs PostgreSQL's server binaries and nginx (`bash .ci/deps` installs both).
+
+#[path = "../../../chopin-core/tests/common/postgres.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod postgres;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use reqwest::Client;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const SECRET: &str = "a secret shared by every instance, 32+ bytes";
+
+/// One instance of the example, stopped when dropped.
+struct Instance {
+    child: Child,
+    port: u16,
+}
+
+impl Instance {
+    fn start(database_url: &str, port: u16) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chopin-basic-api"))
+            .env_clear()
+            .env("DATABASE_URL", database_url)
+            .env("JWT_SECRET", SECRET)
+            .env("SERVER_PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start an instance");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, banner) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout).lines().map_while(Result::ok);
+            let read: Vec<String> = stdout.by_ref().take(4).collect();
+            let _ = lines.send(read);
+            // Kept open until the instance exits: a closed pipe would fail its prints.
+            stdout.for_each(drop);
+        });
+        let banner = banner.recv_timeout(LIMIT).expect("the banner in time");
+        let port = banner
+            .get(2)
+            .and_then(|line| line.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {banner:?}"));
+        Self { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+/// nginx in front of `upstreams`, from a config generated into a temp dir.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(upstreams: &[u16]) -> Self {
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nginx-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("nginx dir");
+        let port = free_port();
+        let servers: String = upstreams
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        let d = dir.display();
+        // `proxy_next_upstream`: a request that fails to connect to, or is cut by, a
+        // dead instance is retried on the next one (idempotent methods only).
+        let config = format!(
+            "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 512; }}\n\
+             http {{\n  access_log off;\n\
+               client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               upstream api {{\n{servers}    keepalive 16;\n  }}\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://api;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+                 proxy_set_header Host $host;\n      proxy_connect_timeout 1s;\n\
+                 proxy_next_upstream error timeout http_502 http_503;\n      proxy_next_upstream_tries 2;\n    }}\n  }}\n}}\n"
+        );
+        let file = dir.join("nginx.conf");
+        std::fs::write(&file, config).expect("write nginx.conf");
+        let child = Command::new(nginx())
+            .arg("-c")
+            .arg(&file)
+            .arg("-p")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + LIMIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx listening within {LIMIT:?}; log: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn nginx() -> PathBuf {
+    [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|path| path.is_file())
+    .expect("nginx not found: install it with `apt-get install -y nginx`, or run `bash .ci/deps`")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The per-process prefix of the request ids an instance generates: it tells which
+/// instance answered a request that went through nginx.
+fn id_prefix(response: &reqwest::Response) -> String {
+    let id = response.headers()["x-request-id"].to_str().expect("ASCII");
+    id.split('-').next().expect("prefix").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_nginx_share_tokens_and_posts_and_survive_one_dying() {
+    let database = postgres::cluster().fresh_database();
+    let mut a = Instance::start(&database, 0);
+    let b = Instance::start(&database, 0);
+    let nginx = Nginx::start(&[a.port, b.port]);
+    let http = Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .build()
+        .expect("client");
+
+    // A token issued by A is accepted by B.
+    let signup: Value = http
+        .post(a.url("/api/auth/signup"))
+        .json(&json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup on A")
+        .json()
+        .await
+        .expect("JSON");
+    let token = signup["access_token"].as_str().expect("token").to_owned();
+    let me = http
+        .get(b.url("/api/auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me on B");
+    assert_eq!(me.status(), 200);
+
+    // A post written through nginx is read back from each instance directly.
+    let created = http
+        .post(nginx.url("/api/posts"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "Everywhere", "body": "One database."}))
+        .send()
+        .await
+        .expect("create through nginx");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("JSON");
+    let path = format!("/api/posts/{}", created["id"]);
+    for instance in [&a, &b] {
+        let read: Value = http
+            .get(instance.url(&path))
+            .send()
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(read, created);
+    }
+
+    // Reads through nginx while A dies: every one answered, none with a 5xx.
+    let a_prefix = id_prefix(&http.get(a.url("/api/posts")).send().await.expect("A"));
+    let mut statuses = Vec::new();
+    for i in 0..300 {
+        if i == 100 {
+            a.kill_9();
+        }
+        let response = http
+            .get(nginx.url("/api/posts?per_page=5"))
+            .send()
+            .await
+            .expect("through nginx");
+        statuses.push(response.status().as_u16());
+    }
+    let failures: Vec<&u16> = statuses.iter().filter(|s| **s >= 500).collect();
+    assert!(failures.is_empty(), "5xx during failover: {failures:?}");
+    assert!(statuses.iter().all(|s| *s == 200));
+
+    // A, restarted on its port, takes traffic again.
+    let port = a.port;
+    drop(a);
+    let a = Instance::start(&database, port);
+    let restarted = id_prefix(&http.get(a.url("/api/posts")).send().await.expect("A again"));
+    assert_ne!(restarted, a_prefix, "a new process");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let response = http
+            .get(nginx.url("/api/posts?per_page=1"))
+            .send()
+            .await
+            .expect("through nginx");
+        assert_eq!(response.status(), 200);
+        if id_prefix(&response) == restarted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nginx never sent a request to the restarted A"
+        );
+    }
+}
