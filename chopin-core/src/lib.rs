@@ -57,10 +57,22 @@ mod state;
 mod telemetry;
 mod welcome;
 
-/// The README's Rust examples, compiled by `cargo test --doc`.
+/// The Rust examples of the README and the docs, compiled by `cargo test --doc`.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;
+mod documentation_examples {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/api.md")]
+    struct Api;
+    #[doc = include_str!("../../docs/database.md")]
+    struct Database;
+    #[doc = include_str!("../../docs/deployment.md")]
+    struct Deployment;
+    #[doc = include_str!("../../docs/errors.md")]
+    struct Errors;
+    #[doc = include_str!("../../docs/security.md")]
+    struct Security;
+}
 
 pub use api_error::ApiError;
 pub use app::App;
