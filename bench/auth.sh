@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Benchmarks GET /api/auth/me on Chopin (both modes) against the same route written by
+# hand with axum, a typed SqlitePool and jsonwebtoken, in one run (see bench/auth.py).
+# Usage: bench/auth.sh   (RUNS=3 DURATION=5 CONNECTIONS=64 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq wrk
+fi
+cargo build --release --locked -p chopin-performance-mode -p bench-auth
+exec python3 bench/auth.py "$@"
