@@ -147,7 +147,10 @@ fn the_getting_started_guide_works_as_written() {
                 server = Some(Server(child));
                 let deadline = Instant::now() + LIMIT;
                 while std::net::TcpStream::connect(&address).is_err() {
-                    assert!(Instant::now() < deadline, "the app did not listen within {LIMIT:?}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "the app did not listen within {LIMIT:?}"
+                    );
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 last_output = None;
@@ -160,7 +163,11 @@ fn the_getting_started_guide_works_as_written() {
             }
             "bash" => {
                 let script = content.replace("localhost:3000", &address);
-                let limit = if script.contains("cargo ") { BUILD_LIMIT } else { LIMIT };
+                let limit = if script.contains("cargo ") {
+                    BUILD_LIMIT
+                } else {
+                    LIMIT
+                };
                 last_output = Some(bash(&dir, &script, limit, &envs));
                 // A `cd` in the step moves the next steps too.
                 for line in content.lines() {
@@ -178,7 +185,11 @@ fn the_getting_started_guide_works_as_written() {
                 }
             }
             _ => {
-                if let Some(path) = content.lines().next().and_then(|l| l.strip_prefix("// file: ")) {
+                if let Some(path) = content
+                    .lines()
+                    .next()
+                    .and_then(|l| l.strip_prefix("// file: "))
+                {
                     fs::write(dir.join(path), &content).expect("write the file");
                 }
             }
@@ -192,6 +203,9 @@ fn wildcard_matching() {
     assert!(matches("a…c", "abbbc"));
     assert!(matches("abc", "abc"));
     assert!(!matches("abc", "abd"));
-    assert!(matches("{\"id\":\"…\",\"n\":1}", "{\"id\":\"x-1\",\"n\":1}"));
+    assert!(matches(
+        "{\"id\":\"…\",\"n\":1}",
+        "{\"id\":\"x-1\",\"n\":1}"
+    ));
     assert!(!matches("a…c", "ab"));
 }
