@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks GET /api/auth/me on Chopin (both modes) against the same route written by
-# hand with axum, a typed SqlitePool and jsonwebtoken, in one run (see bench/auth.py).
+# Benchmarks Chopin's database routes (GET /api/auth/me, a basic-api post read; both
+# modes) against the same routes written by hand with axum, a typed SqlitePool and
+# jsonwebtoken, in one run (see bench/auth.py).
 # Usage: bench/auth.sh   (RUNS=3 DURATION=5 CONNECTIONS=64 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,5 +9,5 @@ cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
-cargo build --release --locked -p chopin-performance-mode -p bench-auth
+cargo build --release --locked -p chopin-performance-mode -p chopin-basic-api -p bench-auth
 exec python3 bench/auth.py "$@"

@@ -1,13 +1,14 @@
-//! Benchmark baseline: `GET /api/auth/me` as one would write it by hand with axum, a
-//! typed `SqlitePool` and jsonwebtoken: check the HS256 bearer token, read the user by
-//! id, answer it as JSON. It reads the database Chopin created (`chopin_users`), with
-//! the same secret, so the same token works on both.
+//! Benchmark baseline: Chopin's database routes as one would write them by hand with
+//! axum, a typed `SqlitePool` and jsonwebtoken. `GET /api/auth/me` checks the HS256
+//! bearer token, reads the user by id and answers it as JSON; `GET /api/posts/{id}`
+//! reads a post of `chopin-basic-api`'s table. It reads the database Chopin created,
+//! with the same secret, so the same token works on both.
 //!
 //! Run with: `DATABASE_URL=sqlite:app.db JWT_SECRET=... PORT=3003 cargo run -p bench-auth --release`
 
 use axum::{
     Json, Router,
-    extract::State,
+    extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     routing::get,
     serve::ListenerExt,
@@ -35,6 +36,31 @@ struct User {
     username: String,
     role: String,
     created_at: String,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct Post {
+    id: i64,
+    author_id: i64,
+    title: String,
+    body: String,
+    created_at: String,
+    updated_at: String,
+}
+
+async fn post(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Post>, StatusCode> {
+    sqlx::query_as::<_, Post>(
+        "SELECT id, author_id, title, body, created_at, updated_at FROM posts WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await
+    .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+    .map(Json)
+    .ok_or(StatusCode::NOT_FOUND)
 }
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<User>, StatusCode> {
@@ -76,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let app = Router::new()
         .route("/api/auth/me", get(me))
+        .route("/api/posts/{id}", get(post))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await?
