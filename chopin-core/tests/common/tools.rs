@@ -60,3 +60,29 @@ pub fn schemathesis() -> PathBuf {
         "python3 -m venv target/schemathesis-venv && target/schemathesis-venv/bin/pip install schemathesis",
     )
 }
+
+/// Runs schemathesis with every check over the OpenAPI document at `document`, signed in
+/// with `token`, and fails the test with its report unless it finds no issue.
+pub fn assert_schemathesis_passes(document: &str, token: &str, max_examples: u32) {
+    let output = std::process::Command::new(schemathesis())
+        .arg("run")
+        .arg(document)
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            &max_examples.to_string(),
+        ])
+        .args(["--max-failures", "20"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run schemathesis");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains("No issues found"), "{report}");
+}

@@ -111,27 +111,6 @@ fn starts_with_nothing_set_and_holds_to_its_document() {
     assert_eq!(banner[3], format!("   → API docs: {url}/api-docs"));
 
     let token = signup_token(&url);
-    let output = Command::new(tools::schemathesis())
-        .arg("run")
-        .arg(format!("{url}/api-docs/openapi.json"))
-        .args([
-            "--checks",
-            "all",
-            "--max-examples",
-            "60",
-            "--max-failures",
-            "20",
-        ])
-        .args(["--header", &format!("Authorization: Bearer {token}")])
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run schemathesis");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "schemathesis found problems:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(report.contains("No issues found"), "{report}");
+    tools::assert_schemathesis_passes(&format!("{url}/api-docs/openapi.json"), &token, 60);
     assert!(terminate(&mut child).success(), "exit 0 after draining");
 }
