@@ -65,6 +65,13 @@ async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
         .max_connections(config.database_max_connections)
         .acquire_timeout(config.database_acquire_timeout)
         .idle_timeout(config.database_idle_timeout);
+    if let Backend::Sqlite { .. } = backend {
+        // sqlx pings a connection before lending it; on SQLite that is a round trip to
+        // the connection's worker thread (a third of a one-query request's thread
+        // switches) and cannot find a lost server. A crashed worker still fails its
+        // query with a 503 and is closed on release, whose ping sqlx always makes.
+        options = options.test_before_acquire(false);
+    }
     let url = match backend {
         // Every connection to `:memory:` would open its own empty database: keep one
         // connection alive for the life of the pool.
