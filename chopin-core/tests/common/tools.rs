@@ -86,3 +86,40 @@ pub fn assert_schemathesis_passes(document: &str, token: &str, max_examples: u32
     );
     assert!(report.contains("No issues found"), "{report}");
 }
+
+/// Signs up the user the contract runs act as, on the app at `url`; its access token.
+pub fn signup_token(url: &str) -> String {
+    block_on(async {
+        let response = client()
+            .post(format!("{url}/api/auth/signup"))
+            .json(&serde_json::json!({
+                "email": "contract@example.com",
+                "username": "contract",
+                "password": "correct horse battery",
+            }))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        body["access_token"].as_str().expect("token").to_owned()
+    })
+}
+
+/// An HTTP client that fails a request after 30 s instead of hanging the test.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Runs `future` to completion on a runtime of its own (the tests here are synchronous).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}

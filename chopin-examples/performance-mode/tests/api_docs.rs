@@ -122,34 +122,9 @@ fn the_document_holds_against_schemathesis() {
     assert_eq!(status, 200);
     assert!(document.contains(r#""openapi":"3.1.0""#), "{document}");
 
-    let token = signup_token(&url);
+    let token = tools::signup_token(&url);
     tools::assert_schemathesis_passes(&format!("{url}/api-docs/openapi.json"), &token, 150);
     assert!(terminate(&mut child).success());
-}
-
-fn signup_token(url: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("client")
-            .post(format!("{url}/api/auth/signup"))
-            .json(&serde_json::json!({
-                "email": "contract@example.com",
-                "username": "contract",
-                "password": "correct horse battery",
-            }))
-            .send()
-            .await
-            .expect("signup");
-        assert_eq!(response.status(), 201);
-        let body: serde_json::Value = response.json().await.expect("JSON");
-        body["access_token"].as_str().expect("token").to_owned()
-    })
 }
 
 fn tempdir(name: &str) -> PathBuf {
