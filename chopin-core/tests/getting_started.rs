@@ -9,6 +9,10 @@
 //! crate starts from this workspace's `Cargo.lock`, so it builds with the versions
 //! Chopin is tested with (and reuses a build directory under `target/`).
 
+#[path = "common/markdown.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod markdown;
+
 use std::{
     fs,
     net::TcpListener,
@@ -16,6 +20,8 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+use markdown::{Block, blocks, matches};
 
 /// A fresh build of the new crate and its dependencies takes minutes on two cores.
 const BUILD_LIMIT: Duration = Duration::from_secs(1200);
@@ -26,24 +32,6 @@ fn workspace() -> PathBuf {
         .parent()
         .expect("the workspace")
         .to_owned()
-}
-
-/// The doc's fenced blocks: (language, content).
-fn blocks(markdown: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in markdown.lines() {
-        match (&mut current, line.strip_prefix("```")) {
-            (None, Some(language)) => current = Some((language.to_owned(), String::new())),
-            (Some(_), Some("")) => blocks.extend(current.take()),
-            (Some((_, content)), _) => {
-                content.push_str(line);
-                content.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    blocks
 }
 
 /// Runs `script` with bash in `dir`, failing the test after `limit`; its stdout.
@@ -83,26 +71,6 @@ fn wait(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitSta
     }
 }
 
-/// Whether `actual` is `expected`, where `…` in `expected` matches any text.
-fn matches(expected: &str, actual: &str) -> bool {
-    let mut parts = expected.split('…');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = actual.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    for (i, part) in parts.iter().enumerate() {
-        if i + 1 == parts.len() {
-            return rest.ends_with(part);
-        }
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.is_empty()
-}
-
 struct Server(Child);
 
 impl Drop for Server {
@@ -131,7 +99,10 @@ fn the_getting_started_guide_works_as_written() {
     let mut dir = root.clone();
     let mut server = None;
     let mut last_output: Option<String> = None;
-    for (language, content) in blocks(&doc) {
+    for Block {
+        language, content, ..
+    } in blocks(&doc)
+    {
         match language.as_str() {
             "bash" if content.trim() == "cargo run" => {
                 // The workspace's versions, then a build within its limit, then the app.

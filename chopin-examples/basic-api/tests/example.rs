@@ -2,6 +2,9 @@
 //! set): its banner, then schemathesis over its OpenAPI document finds no 5xx and no
 //! answer that breaks the document, and SIGTERM stops it cleanly.
 
+#[path = "../../../chopin-core/tests/common/markdown.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod markdown;
 #[path = "../../../chopin-core/tests/common/tools.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod tools;
@@ -9,7 +12,10 @@ mod tools;
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -17,9 +23,12 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 fn start() -> (Child, Vec<String>) {
     // A fresh working directory: no `.env`, the SQLite file created there.
-    let dir = tools::target_dir()
-        .join("tmp")
-        .join(format!("basic-api-{}", std::process::id()));
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = tools::target_dir().join("tmp").join(format!(
+        "basic-api-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("working directory");
     let mut child = Command::new(env!("CARGO_BIN_EXE_chopin-basic-api"))
@@ -61,32 +70,11 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-fn signup_token(url: &str) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(LIMIT)
-            .build()
-            .expect("client");
-        let response = http
-            .post(format!("{url}/api/auth/signup"))
-            .json(&serde_json::json!({
-                "email": "contract@example.com",
-                "username": "contract",
-                "password": "correct horse battery",
-            }))
-            .send()
-            .await
-            .expect("signup");
-        assert_eq!(response.status(), 201);
-        let body: serde_json::Value = response.json().await.expect("JSON");
-        let token = body["access_token"].as_str().expect("token").to_owned();
-        // A post to read, update and delete.
-        let created = http
+/// The contract user's token, with a post of theirs to read, update and delete.
+fn signup_with_post(url: &str) -> String {
+    let token = tools::signup_token(url);
+    tools::block_on(async {
+        let created = tools::client()
             .post(format!("{url}/api/posts"))
             .bearer_auth(&token)
             .json(&serde_json::json!({"title": "Seed", "body": "For the contract run."}))
@@ -94,8 +82,8 @@ fn signup_token(url: &str) -> String {
             .await
             .expect("create");
         assert_eq!(created.status(), 201);
-        token
-    })
+    });
+    token
 }
 
 #[test]
@@ -110,7 +98,58 @@ fn starts_with_nothing_set_and_holds_to_its_document() {
         .to_owned();
     assert_eq!(banner[3], format!("   → API docs: {url}/api-docs"));
 
-    let token = signup_token(&url);
+    let token = signup_with_post(&url);
     tools::assert_schemathesis_passes(&format!("{url}/api-docs/openapi.json"), &token, 60);
+    assert!(terminate(&mut child).success(), "exit 0 after draining");
+}
+
+/// README.md's blocks as a reader runs them: `cargo run -p chopin-basic-api` (the binary
+/// `cargo test` built, on a free port), the banner it prints, and each `$ ` command
+/// against it (`localhost:3000` rewritten, `TOKEN` a signed-up user's) printing what the
+/// README shows (`…` is any text). A block of another kind fails the test.
+#[test]
+fn its_readme_holds() {
+    let readme = include_str!("../README.md");
+    let mut server: Option<(Child, Vec<String>)> = None;
+    for block in markdown::blocks(readme) {
+        let at = format!("README.md:{}", block.line);
+        match (block.language.as_str(), block.content.trim()) {
+            ("bash", "cargo run -p chopin-basic-api") => server = Some(start()),
+            ("", shown) if shown.starts_with("🎹 ") => {
+                let (_, banner) = server.as_ref().expect("`cargo run` before the banner");
+                let url = banner[2]
+                    .strip_prefix("   → Server: ")
+                    .expect("server line");
+                let shown = shown.replace("http://127.0.0.1:3000", url);
+                assert!(
+                    shown.lines().eq(banner.iter().map(String::as_str)),
+                    "{at}: {banner:?}"
+                );
+            }
+            ("text", shown) if shown.starts_with("$ ") => {
+                let (_, banner) = server.as_ref().expect("`cargo run` before the commands");
+                let url = banner[2]
+                    .strip_prefix("   → Server: http://")
+                    .expect("server line");
+                let token = tools::signup_token(&format!("http://{url}"));
+                for (command, expected) in markdown::transcript(shown) {
+                    // `timeout`: a hung command fails the test instead of stalling it.
+                    let output = Command::new("timeout")
+                        .args(["30", "bash", "-c", &command.replace("localhost:3000", url)])
+                        .env("TOKEN", &token)
+                        .output()
+                        .expect("bash");
+                    let output = String::from_utf8_lossy(&output.stdout);
+                    assert!(
+                        !expected.is_empty() && markdown::shows(&expected, &output),
+                        "{at}: `{command}` printed\n{output}\nexpected\n{}",
+                        expected.join("\n")
+                    );
+                }
+            }
+            _ => panic!("{at}: no test runs or checks this block"),
+        }
+    }
+    let (mut child, _) = server.expect("the README starts the example");
     assert!(terminate(&mut child).success(), "exit 0 after draining");
 }

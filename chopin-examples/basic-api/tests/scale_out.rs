@@ -90,24 +90,14 @@ impl Nginx {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("nginx dir");
         let port = free_port();
-        let servers: String = upstreams
-            .iter()
-            .map(|p| format!("server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
-            .collect();
         let d = dir.display();
-        // `proxy_next_upstream`: a request that fails to connect to, or is cut by, a
-        // dead instance is retried on the next one (idempotent methods only).
         let config = format!(
             "daemon off;\nuser root;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n\
                client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
-               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-               upstream api {{\n{servers}    keepalive 16;\n  }}\n\
-               server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-                 proxy_pass http://api;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
-                 proxy_set_header Host $host;\n      proxy_connect_timeout 1s;\n\
-                 proxy_next_upstream error timeout http_502 http_503;\n      proxy_next_upstream_tries 2;\n    }}\n  }}\n}}\n"
+               uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n{}}}\n",
+            documented_config(upstreams, port)
         );
         let file = dir.join("nginx.conf");
         std::fs::write(&file, config).expect("write nginx.conf");
@@ -144,6 +134,33 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The `upstream` and `server` blocks docs/deployment.md shows, as written, with the
+/// instances' and nginx's loopback ports put in for 3001, 3002 and 80.
+fn documented_config(upstreams: &[u16], port: u16) -> String {
+    let doc = include_str!("../../../docs/deployment.md");
+    let block = doc
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/deployment.md has an nginx block");
+    assert_eq!(
+        upstreams.len(),
+        2,
+        "the documented config has two instances"
+    );
+    let rewritten = block
+        .replace("127.0.0.1:3001", &format!("127.0.0.1:{}", upstreams[0]))
+        .replace("127.0.0.1:3002", &format!("127.0.0.1:{}", upstreams[1]))
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    for (from, to) in [("3001", upstreams[0]), ("3002", upstreams[1]), ("80", port)] {
+        assert!(
+            rewritten.contains(&format!("127.0.0.1:{to}")),
+            "the documented config no longer has {from} where the test expects it"
+        );
+    }
+    rewritten
 }
 
 fn nginx() -> PathBuf {

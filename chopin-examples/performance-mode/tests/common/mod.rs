@@ -126,6 +126,8 @@ pub struct Example {
     pub url: String,
     /// `host:port`.
     pub addr: String,
+    /// The four lines it printed once it listened.
+    pub banner: Vec<String>,
     stderr: Option<JoinHandle<String>>,
 }
 
@@ -145,6 +147,7 @@ pub fn run(vars: &[(&str, &str)]) -> Example {
         child,
         url,
         addr,
+        banner,
         stderr: Some(stderr),
     }
 }
