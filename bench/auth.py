@@ -1,7 +1,8 @@
 """Benchmarks database routes on SQLite, one core: `GET /api/auth/me` (token check and
 one user lookup) on the performance-mode example and `GET /api/posts/1` (one post) on
 chopin-basic-api, each in both modes, against the same routes written by hand with
-axum, a typed SqlitePool and jsonwebtoken (`bench-auth`), in one run.
+axum, a typed SqlitePool and jsonwebtoken (`bench-auth`), in one run; the hand-written
+routes also run with sqlx's ping before lending a connection off, as Chopin sets it.
 
 Chopin creates the database, the user (signup) and a post, then each server reads the
 same file with the same secret and token. Keep-alive only: wrk -t1 -c64, server on core 0,
@@ -71,6 +72,8 @@ def main():
         servers = [
             ("axum + SqlitePool + jsonwebtoken (by hand)", f"{run.TARGET}/bench-auth",
              common, [me, post]),
+            ("by hand, no ping before lending (NO_PING=1)", f"{run.TARGET}/bench-auth",
+             {**common, "NO_PING": "1"}, [me, post]),
             ("chopin standard", run.EXAMPLE, {**common, "SERVER_MODE": "standard"}, [me]),
             ("chopin performance", run.EXAMPLE, {**common, "SERVER_MODE": "performance"}, [me]),
             ("chopin-basic-api standard", BASIC_API, {**common, "SERVER_MODE": "standard"},

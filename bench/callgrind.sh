@@ -4,6 +4,8 @@
 # Usage: bench/callgrind.sh [path] [VAR=value ...]   e.g. bench/callgrind.sh /json SERVER_MODE=performance
 #        BINARY=bench-hyper bench/callgrind.sh /
 #        PIPELINE=16 bench/callgrind.sh /json SERVER_MODE=performance   (16-deep pipelining)
+#        HEADER="Authorization: Bearer $TOKEN" bench/callgrind.sh /api/auth/me DATABASE_URL=...
+#        WARMUP=1 ...   (counts start only after a 2 s warm-up: start-up and first queries excluded)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +31,13 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 pipeline=()
-[ -n "${PIPELINE:-}" ] && pipeline=(-s bench/pipeline.lua "http://127.0.0.1:$port$path" -- "$PIPELINE")
-[ -n "${PIPELINE:-}" ] || pipeline=("http://127.0.0.1:$port$path")
+[ -n "${HEADER:-}" ] && pipeline=(-H "$HEADER")
+[ -n "${PIPELINE:-}" ] && pipeline+=(-s bench/pipeline.lua "http://127.0.0.1:$port$path" -- "$PIPELINE")
+[ -n "${PIPELINE:-}" ] || pipeline+=("http://127.0.0.1:$port$path")
+if [ -n "${WARMUP:-}" ]; then
+  wrk -t1 -c16 -d2s "${pipeline[@]}" >/dev/null
+  callgrind_control -z "$server" >/dev/null
+fi
 requests=$(wrk -t1 -c16 -d6s "${pipeline[@]}" | awk '/requests in/ {print $1}')
 kill -TERM "$server"
 wait "$server" || true

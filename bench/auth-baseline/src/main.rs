@@ -4,6 +4,9 @@
 //! reads a post of `chopin-basic-api`'s table. It reads the database Chopin created,
 //! with the same secret, so the same token works on both.
 //!
+//! `NO_PING=1` turns off sqlx's ping before lending a connection, as Chopin does on
+//! SQLite.
+//!
 //! Run with: `DATABASE_URL=sqlite:app.db JWT_SECRET=... PORT=3003 cargo run -p bench-auth --release`
 
 use axum::{
@@ -15,7 +18,7 @@ use axum::{
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::{SqlitePool, sqlite::SqlitePoolOptions};
 
 #[derive(Clone)]
 struct AppState {
@@ -96,7 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp", "iat", "sub"]);
     let state = AppState {
-        db: SqlitePool::connect(&url).await?,
+        db: SqlitePoolOptions::new()
+            // `NO_PING=1`: the pool setting Chopin uses for SQLite, for comparison.
+            .test_before_acquire(std::env::var_os("NO_PING").is_none())
+            .connect(&url)
+            .await?,
         key: DecodingKey::from_secret(secret.as_bytes()),
         validation,
     };
