@@ -21,7 +21,7 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use chopin_core::{
@@ -453,26 +453,20 @@ fn shell_within(script: &str, envs: &[(&str, &str)], limit: Duration) -> (bool, 
         .stderr(Stdio::inherit())
         .spawn()
         .expect("bash");
-    let stdout = child.stdout.take().expect("stdout");
-    let (done, output) = std::sync::mpsc::channel();
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut { stdout }, &mut text);
-        let _ = done.send(text);
-    });
-    let deadline = Instant::now() + limit;
-    let text = output.recv_timeout(limit).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("`{script}` did not finish within {limit:?}")
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
         }
-        assert!(Instant::now() < deadline, "`{script}` did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status.success(), text)
+        let ok = child.wait().is_ok_and(|status| status.success());
+        let _ = done.send((ok, text));
+    });
+    finished.recv_timeout(limit).unwrap_or_else(|_| {
+        common::signal(pid, "KILL");
+        panic!("`{script}` did not finish within {limit:?}")
+    })
 }
 
 #[test]
