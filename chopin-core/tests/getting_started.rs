@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use markdown::{Block, blocks, matches};
+use markdown::{Block, blocks, matches, run_within};
 
 /// A fresh build of the new crate and its dependencies takes minutes on two cores.
 const BUILD_LIMIT: Duration = Duration::from_secs(1200);
@@ -36,39 +36,16 @@ fn workspace() -> PathBuf {
 
 /// Runs `script` with bash in `dir`, failing the test after `limit`; its stdout.
 fn bash(dir: &Path, script: &str, limit: Duration, envs: &[(&str, &str)]) -> String {
-    let out = dir.join(".step-out");
-    let err = dir.join(".step-err");
-    let mut child = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+    let mut bash = Command::new("bash");
+    bash.args(["-euo", "pipefail", "-c", script])
         .current_dir(dir)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).expect("stdout file"))
-        .stderr(fs::File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("bash");
-    let status = wait(&mut child, limit, script);
-    let stdout = fs::read_to_string(&out).unwrap_or_default();
+        .envs(envs.iter().copied());
+    let (ok, stdout, stderr) = run_within(bash, limit);
     assert!(
-        status.success(),
-        "step failed:\n{script}\nstdout:\n{stdout}\nstderr:\n{}",
-        fs::read_to_string(&err).unwrap_or_default()
+        ok,
+        "step failed:\n{script}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     stdout
-}
-
-fn wait(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("not done within {limit:?}: {what}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 struct Server(Child);

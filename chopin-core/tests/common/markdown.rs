@@ -116,3 +116,40 @@ fn any_time(line: &str) -> String {
     }
     out
 }
+
+/// Runs `command` with stdin closed and its output captured: whether it succeeded, its
+/// stdout and its stderr. One still running after `limit` is killed and fails the test.
+pub fn run_within(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+) -> (bool, String, String) {
+    use std::{io::Read, process::Stdio};
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stderr = child.stderr.take().expect("stderr");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut out = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        let ok = child.wait().is_ok_and(|status| status.success());
+        let _ = done.send((ok, out, errors.join().unwrap_or_default()));
+    });
+    finished.recv_timeout(limit).unwrap_or_else(|_| {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("{command:?} did not finish within {limit:?}")
+    })
+}

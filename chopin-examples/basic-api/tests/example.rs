@@ -133,13 +133,10 @@ fn its_readme_holds() {
                     .expect("server line");
                 let token = tools::signup_token(&format!("http://{url}"));
                 for (command, expected) in markdown::transcript(shown) {
-                    // `timeout`: a hung command fails the test instead of stalling it.
-                    let output = Command::new("timeout")
-                        .args(["30", "bash", "-c", &command.replace("localhost:3000", url)])
-                        .env("TOKEN", &token)
-                        .output()
-                        .expect("bash");
-                    let output = String::from_utf8_lossy(&output.stdout);
+                    let mut bash = Command::new("bash");
+                    bash.args(["-c", &command.replace("localhost:3000", url)])
+                        .env("TOKEN", &token);
+                    let (_, output, _) = markdown::run_within(bash, LIMIT);
                     assert!(
                         !expected.is_empty() && markdown::shows(&expected, &output),
                         "{at}: `{command}` printed\n{output}\nexpected\n{}",

@@ -32,7 +32,7 @@ use chopin_core::{
     },
 };
 use common::{BIN, EVENT_TIMEOUT, Example, read_banner, server_url, temp_dir, terminate};
-use markdown::{Block, blocks, matches, shows, transcript};
+use markdown::{Block, blocks, matches, run_within, shows, transcript};
 
 /// The docs that tests elsewhere follow: (doc, the test, how the test reads it).
 const ELSEWHERE: &[(&str, &str, &str)] = &[
@@ -443,30 +443,13 @@ fn shell(script: &str, envs: &[(&str, &str)]) -> (bool, String) {
 }
 
 fn shell_within(script: &str, envs: &[(&str, &str)], limit: Duration) -> (bool, String) {
-    let mut child = Command::new("bash")
-        .args(["-c", script])
+    let mut bash = Command::new("bash");
+    bash.args(["-c", script])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("bash");
-    let pid = child.id();
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stdout) = child.stdout.take() {
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        }
-        let ok = child.wait().is_ok_and(|status| status.success());
-        let _ = done.send((ok, text));
-    });
-    finished.recv_timeout(limit).unwrap_or_else(|_| {
-        common::signal(pid, "KILL");
-        panic!("`{script}` did not finish within {limit:?}")
-    })
+        .envs(envs.iter().copied());
+    let (ok, stdout, _) = run_within(bash, limit);
+    (ok, stdout)
 }
 
 #[test]
