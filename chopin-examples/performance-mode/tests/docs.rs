@@ -88,6 +88,15 @@ struct Session {
 }
 
 impl Session {
+    /// `command` aimed at the running example (started if none runs yet) instead of the
+    /// documented `127.0.0.1:3000` or `localhost:3000`.
+    fn aim(&mut self, command: &str) -> String {
+        let address = self.address();
+        command
+            .replace("127.0.0.1:3000", &address)
+            .replace("localhost:3000", &address)
+    }
+
     /// The running example's `host:port`, started in standard mode if none runs yet.
     fn address(&mut self) -> String {
         if self.server.is_none() {
@@ -286,17 +295,10 @@ fn commands(content: &str, session: &mut Session) -> Result<(), String> {
             }
         } else if let Some(vars) = command.strip_suffix(RELEASE_BINARY) {
             // The binary `cargo test` built stands in for the release one.
-            let vars: Option<Vec<(&str, &str)>> = vars
-                .split_whitespace()
-                .map(|pair| pair.split_once('='))
-                .collect();
-            session.start(&vars.ok_or("a malformed variable")?);
+            session.start(&variables(vars).ok_or("a malformed variable")?);
         } else if command.starts_with("taskset -c 1 wrk ") {
             // One second instead of ten: the command works and every answer is a 2xx.
-            let address = session.address();
-            let command = command
-                .replace("http://127.0.0.1:3000", &format!("http://{address}"))
-                .replace("-d10s", "-d1s");
+            let command = session.aim(command).replace("-d10s", "-d1s");
             let script = format!("cd '{}' && {command}", workspace().display());
             let (ok, output) = shell(&script, &[]);
             if !ok || !output.contains(" requests in ") || output.contains("Non-2xx") {
@@ -306,10 +308,7 @@ fn commands(content: &str, session: &mut Session) -> Result<(), String> {
             let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, *v)).collect();
             session.start(&vars);
         } else if command.starts_with("curl ") {
-            let address = session.address();
-            let command = command
-                .replace("http://127.0.0.1:3000", &format!("http://{address}"))
-                .replace("localhost:3000", &address);
+            let command = session.aim(command);
             let (_, output) = shell(
                 &format!("{command} -s -o /dev/null -w '%{{http_code}}'"),
                 &[],
@@ -338,7 +337,13 @@ fn cargo_run(command: &str) -> Option<Vec<(&str, &str)>> {
     if !matches!(rest, "" | " --release") {
         return None;
     }
-    vars.split_whitespace()
+    variables(vars)
+}
+
+/// `VAR=value ...` as pairs; `None` if a word is not one.
+fn variables(words: &str) -> Option<Vec<(&str, &str)>> {
+    words
+        .split_whitespace()
         .map(|pair| pair.split_once('='))
         .collect()
 }
@@ -347,11 +352,8 @@ fn cargo_run(command: &str) -> Option<Vec<(&str, &str)>> {
 fn dot_env(content: &str) -> Result<(), String> {
     let dir = temp_dir();
     std::fs::write(dir.join(".env"), content).map_err(|e| e.to_string())?;
-    let mut child = Command::new(BIN)
-        .env_clear()
-        .env("SERVER_PORT", "0")
+    let mut child = common::example(&[("SERVER_PORT", "0")])
         .current_dir(&dir)
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -384,8 +386,7 @@ fn run_transcript(content: &str, session: &mut Session) -> Result<(), String> {
             .collect();
         let command = command.replace(":5432", &format!(":{closed}"));
         let output = if command.starts_with("curl ") {
-            let address = session.address();
-            let command = command.replace("localhost:3000", &address);
+            let command = session.aim(&command);
             let token = session.token.clone().unwrap_or_default();
             shell(&command, &[("TOKEN", &token)]).1
         } else if let Some((vars, _)) = command.split_once("cargo run -p chopin-performance-mode") {
