@@ -15,6 +15,7 @@ use crate::{
     error::Error,
     fast_route::{FastRoute, FastRoutes},
     middleware, openapi,
+    routes::Routes,
     server::Server,
     state::AppState,
     telemetry, welcome,
@@ -53,7 +54,7 @@ pub struct App {
     document: OpenApi,
     fast_routes: Vec<FastRoute>,
     /// Your layers, innermost first, each applied once around the whole router.
-    layers: Vec<Box<dyn FnOnce(Router) -> Router + Send>>,
+    layers: Vec<Box<dyn FnOnce(Routes) -> Routes + Send>>,
 }
 
 impl std::fmt::Debug for App {
@@ -224,6 +225,8 @@ impl App {
     ///
     /// Like `Router::layer`, the layer's service must not fail (`Error = Infallible`):
     /// turn a fallible one's errors into responses with `axum::error_handling::HandleErrorLayer`.
+    /// It wraps a [`Routes`] (where `Router::layer` gives axum's `Route`): a layer
+    /// written for any service, as tower's and tower-http's are, fits as it is.
     ///
     /// ```
     /// use axum::{extract::Request, middleware::{self, Next}, response::Response};
@@ -245,15 +248,14 @@ impl App {
     /// ```
     pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<Router> + Send + 'static,
+        L: Layer<Routes> + Send + 'static,
         L::Service: Service<Request, Error = Infallible> + Clone + Send + Sync + 'static,
         <L::Service as Service<Request>>::Response: IntoResponse + 'static,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |router: Router| {
-            // A router whose only route is its fallback: axum drives that service with
-            // `poll_ready` then `call` for every request.
-            Router::new().fallback_service(layer.layer(router))
+        let error_body_timeout = middleware::error_body_timeout(&self.config);
+        self.layers.push(Box::new(move |routes: Routes| {
+            routes.layer(layer, error_body_timeout)
         }));
         self
     }
@@ -282,22 +284,24 @@ impl App {
     pub fn into_router(self) -> Router {
         let config = self.config.clone();
         let routes = self.assemble().0;
-        Router::new().fallback_service(middleware::wrap(routes, &config))
+        Router::new().fallback_service(middleware::wrap(
+            routes,
+            &config,
+            middleware::HostCheck::Here,
+        ))
     }
 
     /// Your routes, the API docs and, unless you set a fallback, the welcome page and
     /// the JSON 404 as the fallback; then your layers around all of it.
-    fn assemble(self) -> (Router, Config, Vec<FastRoute>) {
+    fn assemble(self) -> (Routes, Config, Vec<FastRoute>) {
         let own_fallback = has_fallback(&self.routes);
         let routes = openapi::mount(self.routes, self.document, &self.fast_routes, !own_fallback);
-        let mut routes = if own_fallback {
+        let routes = if own_fallback {
             routes
         } else {
             welcome::fallback(routes, self.config.mode)
         };
-        if !self.layers.is_empty() {
-            routes = middleware::json_errors_inside(routes, &self.config);
-        }
+        let mut routes = Routes::new(middleware::lift_body_limit(routes, &self.config));
         for layer in self.layers {
             routes = layer(routes);
         }

@@ -52,6 +52,7 @@ mod fast_route;
 pub mod fuzzing;
 mod middleware;
 mod openapi;
+mod routes;
 mod server;
 mod state;
 mod telemetry;
@@ -83,6 +84,7 @@ pub use db::{Db, now_rfc3339};
 pub use error::Error;
 pub use fast_route::{FastRequest, FastResponse, FastRoute};
 pub use middleware::KeepErrorBody;
+pub use routes::{Routes, RoutesFuture};
 pub use server::Server;
 /// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
 pub use sqlx;

@@ -144,6 +144,56 @@ async fn a_layer_wraps_every_router_answer_once_and_is_polled_ready() {
     }
 }
 
+/// A layer whose service is never ready, as a full concurrency limit would be.
+#[derive(Clone)]
+struct NeverReady;
+
+impl<S> Layer<S> for NeverReady {
+    type Service = NeverReadyService<S>;
+
+    fn layer(&self, inner: S) -> NeverReadyService<S> {
+        NeverReadyService(inner)
+    }
+}
+
+#[derive(Clone)]
+struct NeverReadyService<S>(S);
+
+impl<S: Service<Request>> Service<Request> for NeverReadyService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        Poll::Pending
+    }
+
+    fn call(&mut self, request: Request) -> S::Future {
+        self.0.call(request)
+    }
+}
+
+#[tokio::test]
+async fn waiting_for_a_layer_to_be_ready_counts_against_the_request_timeout() {
+    for mode in MODES {
+        let mut config = config_in(mode);
+        config.request_timeout = Some(std::time::Duration::from_millis(300));
+        let app = common::app(config).await.layer(NeverReady);
+        let server = start_app(app).await;
+        let response = client()
+            .get(server.url("/api/auth/me"))
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .expect("an answer before the client gives up");
+        assert_eq!(response.status(), 503, "{mode:?}");
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let body: Value = response.json().await.expect("JSON error");
+        assert_eq!(body["error"], "request_timeout", "{mode:?}: {body}");
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
 #[tokio::test]
 async fn your_fallback_answers_what_no_route_matches() {
     for mode in MODES {

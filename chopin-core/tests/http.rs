@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use axum::{Router, extract::State, routing::get};
-use chopin_core::{App, CorsOrigins, FastRoute};
+use chopin_core::{App, CorsOrigins, FastRoute, ServerMode};
 use common::{client, config, start, start_app};
 use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
@@ -672,4 +672,31 @@ async fn openapi_document_describes_every_mounted_route() {
     assert!(response.headers().contains_key("x-request-id"));
     assert_eq!(response.text().await.unwrap(), "3");
     server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_host_gets_the_json_400_with_request_id_and_security_headers() {
+    for mode in [ServerMode::Standard, ServerMode::Performance] {
+        let server = start(common::config_in(mode)).await;
+        // A fast route too: `Host` is checked before them.
+        for path in ["/nope", "/json", "/api/auth/me"] {
+            let response = client()
+                .get(server.url(path))
+                .header("host", "user@example.com")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.headers()["x-content-type-options"],
+                "nosniff",
+                "{mode:?} {path}"
+            );
+            let body = json_error(response, 400, "bad_request").await;
+            assert_eq!(
+                body["message"], "missing or invalid Host header",
+                "{mode:?} {path}"
+            );
+        }
+        server.shutdown().await.unwrap();
+    }
 }

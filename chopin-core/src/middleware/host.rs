@@ -6,7 +6,8 @@
 //! anyway is checked the same way.
 
 use std::{
-    future::Future,
+    convert::Infallible,
+    future::{Future, Ready},
     pin::Pin,
     task::{Context, Poll},
 };
@@ -141,11 +142,32 @@ where
             }
         } else {
             HostFuture::Refused {
-                response: Some(
-                    ApiError::bad_request("missing or invalid Host header").into_response(),
-                ),
+                response: Some(refusal()),
             }
         }
+    }
+}
+
+fn refusal() -> Response {
+    ApiError::bad_request("missing or invalid Host header").into_response()
+}
+
+/// Answers every request with the bad-`Host` `400`: for the server, which checks `Host`
+/// before the fast routes and so need not check it again in the stack.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RefuseHost;
+
+impl<B> Service<Request<B>> for RefuseHost {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Ready<Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        std::future::ready(Ok(refusal()))
     }
 }
 

@@ -11,18 +11,24 @@
 //! ("not found"). The client is answered in either case: an error body that never ends
 //! costs at most the timeout and a kilobyte.
 
-use std::{future::Future, pin::Pin, time::Duration};
-
-use axum::body::HttpBody;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
 
 use axum::{
-    body::Body,
+    body::{Body, HttpBody},
+    extract::Request,
     response::{IntoResponseParts, Response, ResponseParts},
 };
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::BodyExt;
-use tower::{Layer, util::MapResponse};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service, util::MapResponse};
 
+use super::X_REQUEST_ID;
 use crate::api_error::ApiError;
 
 /// Longest plain-text body kept as the error message, in bytes.
@@ -161,23 +167,88 @@ fn render(response: Response, error: &ApiError, request_id: &HeaderValue) -> Res
     Response::from_parts(parts, Body::from(body))
 }
 
-/// [`classify`] run as a response is produced, for `router` wrapped in layers of the
-/// application's own: a layer that transforms bodies (compression) then sees the JSON
-/// error, not the text it replaces. The request id comes from the request, where the
-/// request id layer put it.
-pub(super) fn inside(router: axum::Router, timeout: Duration) -> axum::Router {
-    let rewrite = axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-            let id = request.headers().get(super::X_REQUEST_ID).cloned();
-            let response = next.run(request).await;
-            let Some(id) = id else {
-                return response;
-            };
-            match classify(response, &id, timeout) {
-                Outcome::Done(response) => response,
-                Outcome::Rewrite(rewrite) => rewrite.await,
+/// [`classify`] run as a response is produced, for a router wrapped in layers of the
+/// application's own ([`crate::App::layer`]): a layer that transforms bodies
+/// (compression) then sees the JSON error, not the text it replaces. The request id
+/// comes from the request, where the request id layer put it.
+#[derive(Clone, Debug)]
+pub(crate) struct RenderErrors<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> RenderErrors<S> {
+    pub(crate) fn new(inner: S, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+}
+
+impl<S> Service<Request> for RenderErrors<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = RenderErrorsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let id = request.headers().get(X_REQUEST_ID).cloned();
+        RenderErrorsFuture {
+            state: State::Inner {
+                future: self.inner.call(request),
+                id,
+            },
+            timeout: self.timeout,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RenderErrors`].
+    pub(crate) struct RenderErrorsFuture<F> {
+        #[pin]
+        state: State<F>,
+        timeout: Duration,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F, id: Option<HeaderValue> },
+        Rewriting { future: Rewrite },
+    }
+}
+
+impl<F, E> Future for RenderErrorsFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, id } => {
+                    let response = ready!(future.poll(cx))?;
+                    // Without an id (never, behind the request id layer) there is nothing to render with.
+                    let Some(id) = id.take() else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    match classify(response, &id, *this.timeout) {
+                        Outcome::Done(response) => return Poll::Ready(Ok(response)),
+                        Outcome::Rewrite(future) => this.state.set(State::Rewriting { future }),
+                    }
+                }
+                StateProj::Rewriting { future } => {
+                    return Poll::Ready(Ok(ready!(future.as_mut().poll(cx))));
+                }
             }
-        },
-    );
-    axum::Router::new().fallback_service(rewrite.layer(router))
+        }
+    }
 }

@@ -36,7 +36,7 @@ use axum::{
 };
 use bytes::Bytes;
 use http::{Method, Request, header};
-use tower::{Service, ServiceBuilder};
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     trace::{DefaultOnResponse, TraceLayer},
@@ -46,11 +46,14 @@ use tracing::Level;
 use self::{
     body_limit::BodyLimitLayer,
     catch_panic::CatchPanicLayer,
-    host::HostLayer,
-    request_id::{RequestIdLayer, X_REQUEST_ID},
+    host::{HostLayer, RefuseHost},
+    request_id::{RequestId, RequestIdLayer, X_REQUEST_ID},
     timeout::TimeoutLayer,
 };
-use crate::config::{Config, CorsOrigins};
+use crate::{
+    config::{Config, CorsOrigins},
+    routes::Routes,
+};
 
 pub use self::json_errors::KeepErrorBody;
 
@@ -65,38 +68,58 @@ const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// short message a handler has at hand, so one that takes longer is not waited for.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// `router` with error bodies put in the JSON shape as soon as it answers, for an
-/// application that wraps it in layers of its own ([`crate::App::layer`]): those layers
-/// then see, and may compress, the final body.
-pub(crate) fn json_errors_inside(router: Router, config: &Config) -> Router {
-    json_errors::inside(router, error_body_timeout(config))
-}
+pub(crate) use self::json_errors::{RenderErrors, RenderErrorsFuture};
 
-fn error_body_timeout(config: &Config) -> Duration {
+/// How long an error body may take to arrive before it is rendered without its text.
+pub(crate) fn error_body_timeout(config: &Config) -> Duration {
     config
         .request_timeout
         .map_or(ERROR_BODY_TIMEOUT, |t| t.min(ERROR_BODY_TIMEOUT))
 }
 
-/// `router` wrapped in the default stack configured by `config`.
+/// `router` with axum's extractor cap on bodies lifted to the configured limit, so that
+/// limit is the one that applies.
+pub(crate) fn lift_body_limit(router: Router, config: &Config) -> Router {
+    if config.body_limit > AXUM_DEFAULT_BODY_LIMIT {
+        router.layer(DefaultBodyLimit::max(config.body_limit))
+    } else {
+        router
+    }
+}
+
+/// Where `Host` is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostCheck {
+    /// By the stack.
+    Here,
+    /// By the caller, which sends a request with a bad `Host` to [`host_refusal`]
+    /// instead.
+    Done,
+}
+
+/// The bad-`Host` `400` with its request id and security headers, as the stack answers it.
+pub(crate) type HostRefusal = RequestId<RefuseHost>;
+
+pub(crate) fn host_refusal(config: &Config) -> HostRefusal {
+    RequestIdLayer::new(error_body_timeout(config)).layer(RefuseHost)
+}
+
+/// `routes` wrapped in the default stack configured by `config`.
 ///
-/// The stack is one concrete service around the router, not a `Router::layer` per
+/// The stack is one concrete service around the routes, not a `Router::layer` per
 /// route: cloning it per request copies a few reference counts instead of boxing.
 pub(crate) fn wrap(
-    mut router: Router,
+    routes: Routes,
     config: &Config,
+    host: HostCheck,
 ) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send>
 + Clone
 + Send
 + Sync
 + 'static {
-    if config.body_limit > AXUM_DEFAULT_BODY_LIMIT {
-        // Lift axum's extractor cap so the configured limit is the one that applies.
-        router = router.layer(DefaultBodyLimit::max(config.body_limit));
-    }
     ServiceBuilder::new()
         .layer(RequestIdLayer::new(error_body_timeout(config)))
-        .layer(HostLayer)
+        .option_layer((host == HostCheck::Here).then_some(HostLayer))
         .option_layer(tracing_enabled().then(|| {
             let trace = TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -124,7 +147,7 @@ pub(crate) fn wrap(
         .option_layer(config.request_timeout.map(TimeoutLayer::new))
         .layer(CatchPanicLayer)
         .layer(BodyLimitLayer::new(config.body_limit))
-        .service(router)
+        .service(routes)
 }
 
 fn boxed_body<B>(response: http::Response<B>) -> Response

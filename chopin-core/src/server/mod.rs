@@ -28,7 +28,6 @@ mod timer;
 
 use std::{future::Future, net::SocketAddr};
 
-use axum::Router;
 use hyper_util::rt::TokioTimer;
 use tokio::sync::Semaphore;
 
@@ -38,6 +37,7 @@ use crate::{
     error::Error,
     fast_route::FastRoutes,
     middleware,
+    routes::Routes,
 };
 
 /// An application bound to its address, ready to serve.
@@ -49,7 +49,7 @@ use crate::{
 pub struct Server {
     listeners: Listeners,
     local_addr: SocketAddr,
-    router: Router,
+    routes: Routes,
     fast_routes: FastRoutes,
     config: Config,
 }
@@ -63,7 +63,7 @@ enum Listeners {
 impl Server {
     pub(crate) async fn bind(
         config: Config,
-        router: Router,
+        routes: Routes,
         fast_routes: FastRoutes,
     ) -> Result<Self, Error> {
         let (listeners, local_addr) = match config.mode {
@@ -87,7 +87,7 @@ impl Server {
         Ok(Self {
             listeners,
             local_addr,
-            router,
+            routes,
             fast_routes,
             config,
         })
@@ -128,8 +128,10 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let drain = self.config.shutdown_timeout;
-        let app = middleware::wrap(self.router, &self.config);
-        let service = ChopinService::new(self.fast_routes, app);
+        let refusal = middleware::host_refusal(&self.config);
+        // `ChopinService` checks `Host` before the fast routes.
+        let app = middleware::wrap(self.routes, &self.config, middleware::HostCheck::Done);
+        let service = ChopinService::new(self.fast_routes, app, refusal);
         // One cap for the whole process, whichever worker accepts.
         let cap = std::sync::Arc::new(Semaphore::new(self.config.max_connections));
         match self.listeners {

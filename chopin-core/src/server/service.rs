@@ -14,8 +14,12 @@ use http::{Request, Response};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
+use tower::Service as _;
 
-use crate::{fast_route::FastRoutes, middleware::valid_host};
+use crate::{
+    fast_route::FastRoutes,
+    middleware::{HostRefusal, valid_host},
+};
 
 pub(super) type ChopinBody = Either<Full<Bytes>, Body>;
 
@@ -42,18 +46,21 @@ impl<T> AppService for T where
 #[derive(Clone, Debug)]
 pub(super) struct ChopinService<S> {
     fast_routes: Arc<FastRoutes>,
-    /// The router inside the default middleware.
+    /// The router inside the default middleware, which leaves `Host` to this service.
     app: S,
+    /// The answer to a request with a bad `Host`.
+    refusal: HostRefusal,
 }
 
 impl<S> ChopinService<S>
 where
     S: AppService,
 {
-    pub(super) fn new(fast_routes: FastRoutes, app: S) -> Self {
+    pub(super) fn new(fast_routes: FastRoutes, app: S, refusal: HostRefusal) -> Self {
         Self {
             fast_routes: Arc::new(fast_routes),
             app,
+            refusal,
         }
     }
 
@@ -72,11 +79,12 @@ where
     type Future = ChopinFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        // A bad `Host` is refused by the middleware, in the JSON error shape.
-        let fast = valid_host(&request)
-            .then(|| self.fast_routes.respond(&request))
-            .flatten();
-        match fast {
+        if !valid_host(&request) {
+            return ChopinFuture::Refused {
+                future: self.refusal.clone().call(request),
+            };
+        }
+        match self.fast_routes.respond(&request) {
             Some(response) => ChopinFuture::Fast {
                 response: Some(response.map(Either::Left)),
             },
@@ -93,6 +101,7 @@ pin_project! {
     pub(super) enum ChopinFuture<F> {
         Fast { response: Option<Response<ChopinBody>> },
         Router { #[pin] future: F },
+        Refused { #[pin] future: <HostRefusal as tower::Service<Request<Incoming>>>::Future },
     }
 }
 
@@ -109,6 +118,10 @@ where
                 None => Poll::Pending,
             },
             ChopinFutureProj::Router { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(Either::Right)))
+            }
+            ChopinFutureProj::Refused { future } => {
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(Either::Right)))
             }
