@@ -7,7 +7,8 @@
 //!    it on the response, add the security headers ([`security_headers`]) and render
 //!    every 4xx/5xx in the [`ApiError`] JSON shape, reading a plain-text error body for
 //!    at most [`ERROR_BODY_TIMEOUT`] (or the request timeout, if shorter);
-//! 2. `Host` validation (`400`; [`host`]);
+//! 2. `Host` validation (`400`; [`host`]), unless the caller checked it: the server does,
+//!    before the fast routes, and answers a bad one with [`host_refusal`];
 //! 3. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
 //!    enables `debug` at startup: at the default level it would log nothing and cost
 //!    a boxed body and two clock reads per request;

@@ -202,8 +202,8 @@ where
                             "request failed",
                         );
                     }
-                    response.headers_mut().insert(X_REQUEST_ID, id.clone());
                     security_headers::add(response.headers_mut(), uri.path());
+                    response.headers_mut().insert(X_REQUEST_ID, id.clone());
                     match classify(response, &id, *this.error_body_timeout) {
                         Outcome::Done(response) => return Poll::Ready(Ok(response)),
                         Outcome::Rewrite(future) => this.state.set(State::Rewriting { future }),
