@@ -5,9 +5,12 @@ axum, a typed SqlitePool and jsonwebtoken (`bench-auth`), in one run; the hand-w
 routes also run with sqlx's ping before lending a connection off, as Chopin sets it.
 
 Chopin creates the database, the user (signup) and a post, then each server reads the
-same file with the same secret and token. Keep-alive only: wrk -t1 -c64, server on core 0,
-wrk on core 1; medians of RUNS passes of DURATION seconds, as bench/run.py.
-Usage: bench/auth.sh (builds, then runs this).
+same file with the same secret and token. All servers run at once (core 0), and each
+of RUNS rounds loads every route in turn for DURATION seconds (wrk -t1 -c64 keep-alive,
+core 1): on a shared machine whose load drifts over minutes, routes measured seconds
+apart compare better than runs minutes apart. The ratio to the hand-written route is
+taken within each round; the table gives its median and range.
+Usage: bench/auth.sh (builds, then runs this; RUNS=15 DURATION=2 by default).
 """
 
 import json
@@ -60,13 +63,23 @@ def seed(database_url):
     return token
 
 
+def start(binary, env, port):
+    full_env = {"PATH": os.environ.get("PATH", ""), "SERVER_PORT": str(port),
+                "PORT": str(port), **env}
+    server = run.subprocess.Popen(["taskset", "-c", "0", binary], env=full_env,
+                                  stdout=run.subprocess.DEVNULL,
+                                  stderr=run.subprocess.DEVNULL)
+    run.wait_for_port(port)
+    return server
+
+
 def main():
     workdir = tempfile.mkdtemp(prefix="chopin-bench-auth-")
     database_url = f"sqlite:{workdir}/bench.db"
+    running = []
     try:
         token = seed(database_url)
         header = ["-H", f"Authorization: Bearer {token}"]
-        run.SHAPES = [("keep-alive", header)]
         common = {"DATABASE_URL": database_url, "JWT_SECRET": SECRET, "SERVER_WORKERS": "1"}
         me, post = "/api/auth/me", "/api/posts/1"
         servers = [
@@ -81,31 +94,53 @@ def main():
             ("chopin-basic-api performance", BASIC_API,
              {**common, "SERVER_MODE": "performance"}, [post]),
         ]
+        # Every server runs at once, idle but for the one wrk is loading: each round
+        # measures every route for DURATION seconds back to back, so a change in the
+        # machine's load affects a round's routes alike and the ratios within a round
+        # stay comparable.
+        slots = []
+        for i, (name, binary, env, paths) in enumerate(servers):
+            server = start(binary, env, run.PORT + i)
+            running.append(server)
+            for path in paths:
+                slots.append((name, path, server, f"http://127.0.0.1:{run.PORT + i}{path}"))
+        for _, _, _, url in slots:
+            run.wrk(url, header, 1)  # warm-up
         samples = {}
         for n in range(run.RUNS):
-            for name, binary, env, paths in servers:
-                print(f"run {n + 1}/{run.RUNS}: {name}", file=sys.stderr, flush=True)
-                results, _, _ = run.measure(name, binary, env, paths)
-                for path in paths:
-                    samples.setdefault((name, path), []).append(results[(path, "keep-alive")])
+            print(f"round {n + 1}/{run.RUNS}", file=sys.stderr, flush=True)
+            # Rotated, so no route is always measured first or last.
+            k = n % len(slots)
+            for name, path, server, url in slots[k:] + slots[:k]:
+                before = run.cpu_seconds(server.pid)
+                requests, rps, p99 = run.wrk(url, header, run.DURATION)
+                cpu = run.cpu_seconds(server.pid) - before
+                samples.setdefault((name, path), []).append(
+                    {"rps": rps, "p99": p99, "per_cpu": requests / cpu})
     finally:
+        for server in running:
+            server.send_signal(run.signal.SIGTERM)
+            server.wait(timeout=15)
         shutil.rmtree(workdir, ignore_errors=True)
 
     def median(key, field):
         return statistics.median(s[field] for s in samples[key])
 
     base_name = servers[0][0]
-    print(f"\nSQLite, {run.RUNS} runs x {run.DURATION} s, wrk -t1 -c{run.CONNECTIONS} "
-          f"keep-alive, server on core 0; medians.\n")
-    print("| server | route | req/s | p99 ms | req/CPU-s | vs by hand |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(f"\nSQLite, {run.RUNS} rounds x {run.DURATION} s per route, wrk -t1 "
+          f"-c{run.CONNECTIONS} keep-alive, servers on core 0; medians. The ratio is taken "
+          f"within each round; its median and range over the rounds.\n")
+    print("| server | route | req/s | p99 ms | req/CPU-s | vs by hand | range |")
+    print("|---|---|---:|---:|---:|---:|---|")
     for name, _, _, paths in servers:
         for path in paths:
-            per_cpu = median((name, path), "per_cpu")
-            base = median((base_name, path), "per_cpu")
+            ratios = [s["per_cpu"] / b["per_cpu"]
+                      for s, b in zip(samples[(name, path)], samples[(base_name, path)])]
             print(f"| {name} | `{path}` | {median((name, path), 'rps'):,.0f} "
-                  f"| {median((name, path), 'p99'):.2f} | {per_cpu:,.0f} "
-                  f"| {per_cpu / base:.2f}x |")
+                  f"| {median((name, path), 'p99'):.2f} "
+                  f"| {median((name, path), 'per_cpu'):,.0f} "
+                  f"| {statistics.median(ratios):.2f}x "
+                  f"| {min(ratios):.2f}–{max(ratios):.2f} |")
 
 
 if __name__ == "__main__":
