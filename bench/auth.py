@@ -10,7 +10,7 @@ of RUNS rounds loads every route in turn for DURATION seconds (wrk -t1 -c64 keep
 core 1): on a shared machine whose load drifts over minutes, routes measured seconds
 apart compare better than runs minutes apart. The ratio to the hand-written route is
 taken within each round; the table gives its median and range.
-Usage: bench/auth.sh (builds, then runs this; RUNS=15 DURATION=2 by default).
+Usage: bench/auth.sh (builds, then runs this; RUNS=40 DURATION=1 by default).
 """
 
 import json

@@ -218,7 +218,8 @@ impl App {
     /// Wraps the whole router (your routes, Chopin's auth routes, the API docs and the
     /// fallback) in `layer`, once, in both modes: compression, rate or concurrency
     /// limits, your own middleware. The service it builds is driven as tower requires
-    /// (`poll_ready` before each `call`). It runs inside Chopin's stack (request id,
+    /// (`poll_ready` before each `call`, on a clone per request), and waiting for it to be
+    /// ready counts against the request timeout. It runs inside Chopin's stack (request id,
     /// security headers, JSON errors, `Host` check, timeout, panic guard, body limit),
     /// so its own failures get the same treatment; fast routes are answered before any
     /// middleware and do not pass through it. Later layers wrap earlier ones.
