@@ -35,9 +35,9 @@ use crate::api_error::ApiError;
 const MAX_MESSAGE_LEN: usize = 1024;
 
 /// Reading a text body needs an await; boxed because it happens on the error path only.
-pub(super) type Rewrite = Pin<Box<dyn Future<Output = Response> + Send>>;
+type Rewrite = Pin<Box<dyn Future<Output = Response> + Send>>;
 
-pub(super) enum Outcome {
+enum Outcome {
     Done(Response),
     Rewrite(Rewrite),
 }
@@ -90,11 +90,7 @@ fn mark(mut response: Response) -> Response {
 
 /// Decides what `response` (already carrying its `x-request-id`) needs; a plain-text
 /// body is read for at most `timeout`.
-pub(super) fn classify(
-    mut response: Response,
-    request_id: &HeaderValue,
-    timeout: Duration,
-) -> Outcome {
+fn classify(mut response: Response, request_id: &HeaderValue, timeout: Duration) -> Outcome {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return Outcome::Done(response);
@@ -197,22 +193,26 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let id = request.headers().get(X_REQUEST_ID).cloned();
-        RenderErrorsFuture {
-            state: State::Inner {
-                future: self.inner.call(request),
-                id,
-            },
-            timeout: self.timeout,
-        }
+        RenderErrorsFuture::new(self.inner.call(request), id, self.timeout)
     }
 }
 
 pin_project! {
-    /// The response future of [`RenderErrors`].
+    /// `future`'s response with its error body rendered ([`classify`]): the response
+    /// future of [`RenderErrors`] and of the request id layer.
     pub(crate) struct RenderErrorsFuture<F> {
         #[pin]
         state: State<F>,
         timeout: Duration,
+    }
+}
+
+impl<F> RenderErrorsFuture<F> {
+    pub(super) fn new(future: F, id: Option<HeaderValue>, timeout: Duration) -> Self {
+        Self {
+            state: State::Inner { future, id },
+            timeout,
+        }
     }
 }
 
@@ -236,7 +236,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Inner { future, id } => {
                     let response = ready!(future.poll(cx))?;
-                    // Without an id (never, behind the request id layer) there is nothing to render with.
+                    // Never without one behind the request id layer.
                     let Some(id) = id.take() else {
                         return Poll::Ready(Ok(response));
                     };

@@ -28,10 +28,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{
-    json_errors::{Outcome, Rewrite, classify},
-    security_headers,
-};
+use super::{json_errors::RenderErrorsFuture, security_headers};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -96,7 +93,7 @@ pub(crate) fn acceptable(id: &[u8]) -> bool {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RequestIdLayer {
-    /// How long an error body may take to read before it is replaced ([`classify`]).
+    /// How long an error body may take to read before it is replaced.
     error_body_timeout: Duration,
 }
 
@@ -149,33 +146,27 @@ where
         };
         let method = request.method().clone();
         let uri = request.uri().clone();
-        RequestIdFuture {
-            state: State::Inner {
-                future: self.inner.call(request),
-                request: Some((id, method, uri)),
-            },
-            error_body_timeout: self.error_body_timeout,
-        }
+        let stamped = Stamped {
+            future: self.inner.call(request),
+            request: Some((id.clone(), method, uri)),
+        };
+        RenderErrorsFuture::new(stamped, Some(id), self.error_body_timeout)
     }
 }
 
+/// The request id layer's future: the response stamped, then its error body rendered.
+pub(crate) type RequestIdFuture<F> = RenderErrorsFuture<Stamped<F>>;
+
 pin_project! {
-    pub(crate) struct RequestIdFuture<F> {
+    /// The inner response with the request id and the security headers, a 5xx logged.
+    pub(crate) struct Stamped<F> {
         #[pin]
-        state: State<F>,
-        error_body_timeout: Duration,
+        future: F,
+        request: Option<(HeaderValue, Method, Uri)>,
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Inner { #[pin] future: F, request: Option<(HeaderValue, Method, Uri)> },
-        Rewriting { future: Rewrite },
-    }
-}
-
-impl<F, E, ResBody> Future for RequestIdFuture<F>
+impl<F, E, ResBody> Future for Stamped<F>
 where
     F: Future<Output = Result<http::Response<ResBody>, E>>,
     ResBody: HttpBody<Data = Bytes> + Send + 'static,
@@ -184,36 +175,24 @@ where
     type Output = Result<Response, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Inner { future, request } => {
-                    let mut response = ready!(future.poll(cx))?.map(Body::new);
-                    // Polled to completion once; the state changes right after.
-                    let Some((id, method, uri)) = request.take() else {
-                        return Poll::Pending;
-                    };
-                    if response.status().is_server_error() {
-                        tracing::error!(
-                            status = response.status().as_u16(),
-                            %method,
-                            path = uri.path(),
-                            request_id = id.to_str().unwrap_or_default(),
-                            "request failed",
-                        );
-                    }
-                    security_headers::add(response.headers_mut(), uri.path());
-                    response.headers_mut().insert(X_REQUEST_ID, id.clone());
-                    match classify(response, &id, *this.error_body_timeout) {
-                        Outcome::Done(response) => return Poll::Ready(Ok(response)),
-                        Outcome::Rewrite(future) => this.state.set(State::Rewriting { future }),
-                    }
-                }
-                StateProj::Rewriting { future } => {
-                    return Poll::Ready(Ok(ready!(future.as_mut().poll(cx))));
-                }
-            }
+        let this = self.project();
+        let mut response = ready!(this.future.poll(cx))?.map(Body::new);
+        // Polled to completion once.
+        let Some((id, method, uri)) = this.request.take() else {
+            return Poll::Pending;
+        };
+        if response.status().is_server_error() {
+            tracing::error!(
+                status = response.status().as_u16(),
+                %method,
+                path = uri.path(),
+                request_id = id.to_str().unwrap_or_default(),
+                "request failed",
+            );
         }
+        security_headers::add(response.headers_mut(), uri.path());
+        response.headers_mut().insert(X_REQUEST_ID, id);
+        Poll::Ready(Ok(response))
     }
 }
 
