@@ -62,16 +62,41 @@ where
     Fut: Future<Output = ()>,
     F: Future<Output = ()> + Send + 'static,
 {
+    supervise_on(workers, shutdown, drain, |_| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    })
+    .await
+}
+
+/// [`supervise`] with the runtime each worker runs on built by `runtime`.
+///
+/// No worker starts until every one has its runtime: a runtime takes file descriptors,
+/// and a worker already accepting could take the last ones a later worker needs, which
+/// would stop the server just after it said it was listening.
+async fn supervise_on<W, Fut, F, R>(
+    workers: impl ExactSizeIterator<Item = W>,
+    shutdown: F,
+    drain: Duration,
+    runtime: R,
+) -> io::Result<()>
+where
+    W: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+    F: Future<Output = ()> + Send + 'static,
+    R: Fn(usize) -> io::Result<tokio::runtime::Runtime> + Clone + Send + 'static,
+{
+    let (start, started) = watch::channel(false);
     let (stop, stopped) = watch::channel(false);
     let (running, all_done) = watch::channel(workers.len());
     let running = Arc::new(running);
     let (exited, mut exits) = mpsc::unbounded_channel();
+    let (built, mut builds) = mpsc::unbounded_channel();
     let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(workers.len());
     for (index, work) in workers.enumerate() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let stopped = stopped.clone();
+        let (runtime, built) = (runtime.clone(), built.clone());
+        let (mut started, stopped) = (started.clone(), stopped.clone());
         let mut all_done = all_done.clone();
         let mut finished = Finished {
             index,
@@ -82,7 +107,22 @@ where
         let thread = std::thread::Builder::new()
             .name(format!("chopin-worker-{index}"))
             .spawn(move || {
+                let runtime = match runtime(index) {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = built.send(Err(io::Error::new(
+                            err.kind(),
+                            format!("cannot start performance-mode worker {index}: {err}"),
+                        )));
+                        return;
+                    }
+                };
+                let _ = built.send(Ok(()));
                 runtime.block_on(async move {
+                    // Closed without starting: another worker could not start.
+                    if started.wait_for(|start| *start).await.is_err() {
+                        return;
+                    }
                     work(stopped).await;
                     finished.done();
                     // Other workers may still be using sockets this runtime drives.
@@ -99,14 +139,25 @@ where
         match thread {
             Ok(thread) => threads.push(thread),
             Err(err) => {
-                // The workers already started stop with `stop`.
-                drop(stop);
+                drop(start);
                 join(threads).await;
                 return Err(err);
             }
         }
     }
-    drop((stopped, exited));
+    drop((started, stopped, exited, built));
+
+    for _ in 0..threads.len() {
+        let failed = match builds.recv().await {
+            Some(Ok(())) => continue,
+            Some(Err(err)) => err,
+            None => io::Error::other("a performance-mode worker thread panicked"),
+        };
+        drop(start);
+        join(threads).await;
+        return Err(failed);
+    }
+    start.send_replace(true);
 
     let died = tokio::select! {
         () = shutdown => None,
@@ -209,6 +260,39 @@ mod tests {
         .expect("the supervisor notices at once, without a shutdown signal");
         let err = served.expect_err("a dead worker is an error");
         assert!(err.to_string().contains("worker 1 stopped"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn no_worker_serves_unless_every_worker_could_start() {
+        let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let workers = (0..3).map(|_| {
+            let served = Arc::clone(&served);
+            move |mut stopped: watch::Receiver<bool>| async move {
+                served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        });
+        let runtime = |index: usize| {
+            if index == 2 {
+                return Err(io::Error::from_raw_os_error(24));
+            }
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        };
+        let started = tokio::time::timeout(
+            LIMIT,
+            supervise_on(workers, std::future::pending(), LIMIT, runtime),
+        )
+        .await
+        .expect("startup fails at once, without a shutdown signal");
+        let err = started.expect_err("a worker without a runtime is an error");
+        assert!(
+            err.to_string()
+                .starts_with("cannot start performance-mode worker 2: Too many open files"),
+            "{err}"
+        );
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
