@@ -47,35 +47,22 @@ where
         let (http, service, cap) = (Arc::clone(&http), service.clone(), Arc::clone(&cap));
         move |stopped: watch::Receiver<bool>| worker(listener, http, service, cap, stopped, drain)
     });
-    supervise(workers, shutdown, drain).await
+    supervise(workers, shutdown, drain, worker_runtime).await
 }
 
-/// Runs each worker on its own thread and current-thread runtime until `shutdown` or
-/// until one of them stops on its own.
-async fn supervise<W, Fut, F>(
-    workers: impl ExactSizeIterator<Item = W>,
-    shutdown: F,
-    drain: Duration,
-) -> io::Result<()>
-where
-    W: FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-    F: Future<Output = ()> + Send + 'static,
-{
-    supervise_on(workers, shutdown, drain, |_| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    })
-    .await
+fn worker_runtime(_index: usize) -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
-/// [`supervise`] with the runtime each worker runs on built by `runtime`.
+/// Runs each worker on its own thread, on the runtime `runtime` builds for it, until
+/// `shutdown` or until one of them stops on its own.
 ///
 /// No worker starts until every one has its runtime: a runtime takes file descriptors,
 /// and a worker already accepting could take the last ones a later worker needs, which
 /// would stop the server just after it said it was listening.
-async fn supervise_on<W, Fut, F, R>(
+async fn supervise<W, Fut, F, R>(
     workers: impl ExactSizeIterator<Item = W>,
     shutdown: F,
     drain: Duration,
@@ -254,7 +241,12 @@ mod tests {
         });
         let served = tokio::time::timeout(
             LIMIT,
-            supervise(workers, std::future::pending(), Duration::from_secs(1)),
+            supervise(
+                workers,
+                std::future::pending(),
+                Duration::from_secs(1),
+                worker_runtime,
+            ),
         )
         .await
         .expect("the supervisor notices at once, without a shutdown signal");
@@ -276,13 +268,11 @@ mod tests {
             if index == 2 {
                 return Err(io::Error::from_raw_os_error(24));
             }
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+            worker_runtime(index)
         };
         let started = tokio::time::timeout(
             LIMIT,
-            supervise_on(workers, std::future::pending(), LIMIT, runtime),
+            supervise(workers, std::future::pending(), LIMIT, runtime),
         )
         .await
         .expect("startup fails at once, without a shutdown signal");
@@ -346,6 +336,7 @@ mod tests {
                 shutdown_rx.await.ok();
             },
             Duration::from_secs(5),
+            worker_runtime,
         ));
         shutdown_tx.send(()).ok();
         let lingered = tokio::task::spawn_blocking(move || lingered_rx.recv_timeout(LIMIT))
