@@ -16,7 +16,11 @@
 //! configured, goes to the router, where the fast route is also registered so other
 //! methods get the router's `405`.
 
-use std::{fmt, io, sync::Arc};
+use std::{
+    fmt, io,
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+};
 
 use axum::{
     extract::Request,
@@ -28,7 +32,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
-use crate::middleware::request_id::{X_REQUEST_ID, client_id};
+use crate::middleware::{
+    catch_panic::{internal_error, panic_detail},
+    request_id::{X_REQUEST_ID, client_id},
+};
 
 const SERVER: HeaderValue = HeaderValue::from_static("chopin");
 
@@ -74,6 +81,11 @@ enum Answer {
     },
     Computed(Arc<dyn Handler>),
 }
+
+/// A computed route's handler panicked; the panic is logged and the request gets the
+/// `500` the router's panic guard gives.
+#[derive(Debug)]
+pub(crate) struct Panicked;
 
 /// What a computed fast route runs per request.
 trait Handler: Fn(&FastRequest<'_>, &mut FastResponse<'_>) + Send + Sync + 'static {}
@@ -282,8 +294,9 @@ impl FastRoute {
     /// router or its middleware: for a computed body (a serialised struct, a health
     /// check, a counter). The content type is `application/json` unless the handler
     /// sets another. A handler must not block: it runs on the thread serving the
-    /// connection. If it panics, the connection is closed (the router's panic guard
-    /// is not in front of it).
+    /// connection. If it panics, that request is answered with the `500` the router's
+    /// panic guard gives (request id and JSON body included), the panic is logged, and
+    /// the connection serves on.
     ///
     /// ```
     /// use chopin_core::FastRoute;
@@ -330,23 +343,36 @@ impl FastRoute {
     }
 
     /// Runs a computed route's handler: status, content type, and the body in `body`.
+    /// A panic is caught and logged here, so the caller answers it with its `500`.
     fn compute(
         &self,
         handler: &dyn Handler,
         request: &FastRequest<'_>,
         body: &mut Vec<u8>,
-    ) -> (StatusCode, HeaderValue) {
+    ) -> Result<(StatusCode, HeaderValue), Panicked> {
         let mut response = FastResponse {
             status: StatusCode::OK,
             content_type: self.content_type.clone(),
             body,
         };
-        handler(request, &mut response);
-        (response.status, response.content_type)
+        // Nothing the handler can reach outlives the panic but `body`, cleared below.
+        match catch_unwind(AssertUnwindSafe(|| handler(request, &mut response))) {
+            Ok(()) => Ok((response.status, response.content_type)),
+            Err(panic) => {
+                tracing::error!(
+                    path = self.path,
+                    panic = panic_detail(&*panic),
+                    "handler panicked"
+                );
+                response.body.clear();
+                Err(Panicked)
+            }
+        }
     }
 
     /// Appends the whole answer, byte for byte as hyper would write it, to `out`.
-    /// `scratch` holds a computed body on its way.
+    /// `scratch` holds a computed body on its way. A computed route that panics writes
+    /// nothing.
     pub(crate) fn write_to(
         &self,
         out: &mut Vec<u8>,
@@ -354,7 +380,7 @@ impl FastRoute {
         request: &FastRequest<'_>,
         request_id: Option<&[u8]>,
         date: &[u8],
-    ) {
+    ) -> Result<(), Panicked> {
         let head_only = request.method == "HEAD";
         match &self.answer {
             Answer::Static {
@@ -377,7 +403,7 @@ impl FastRoute {
             }
             Answer::Computed(handler) => {
                 scratch.clear();
-                let (status, content_type) = self.compute(handler.as_ref(), request, scratch);
+                let (status, content_type) = self.compute(handler.as_ref(), request, scratch)?;
                 write_status_line(out, status);
                 write_header(out, b"content-type", content_type.as_bytes());
                 write_header(out, b"server", SERVER.as_bytes());
@@ -400,11 +426,15 @@ impl FastRoute {
                 }
             }
         }
+        Ok(())
     }
 
     /// The answer to `GET` or `HEAD` as a hyper response (hyper adds `Content-Length`
     /// and `Date`, and drops the body of a `HEAD` answer).
-    fn respond<B>(&self, request: &http::Request<B>) -> http::Response<Full<Bytes>> {
+    fn respond<B>(
+        &self,
+        request: &http::Request<B>,
+    ) -> Result<http::Response<Full<Bytes>>, Panicked> {
         let mut response = match &self.answer {
             Answer::Static { body, headers, .. } => {
                 let mut response = http::Response::new(Full::new(body.clone()));
@@ -417,7 +447,7 @@ impl FastRoute {
                     handler.as_ref(),
                     &FastRequest::from_http(request),
                     &mut body,
-                );
+                )?;
                 let mut response = http::Response::new(Full::new(Bytes::from(body)));
                 *response.status_mut() = status;
                 let headers = response.headers_mut();
@@ -429,14 +459,18 @@ impl FastRoute {
         if let Some(id) = client_id(request.headers()) {
             response.headers_mut().insert(X_REQUEST_ID, id.clone());
         }
-        response
+        Ok(response)
     }
 
     /// The axum route: `GET` and `HEAD` answered, other methods `405` with `Allow`.
     pub(crate) fn method_router(&self) -> MethodRouter {
         let route = self.clone();
         get(move |request: Request| {
-            let response = route.respond(&request).into_response();
+            let response = match route.respond(&request) {
+                Ok(response) => response.into_response(),
+                // The stack renders it as its panic guard's `500`.
+                Err(Panicked) => internal_error(),
+            };
             async move { response }
         })
     }
@@ -515,7 +549,7 @@ impl FastRoutes {
     pub(crate) fn respond<B>(
         &self,
         request: &http::Request<B>,
-    ) -> Option<http::Response<Full<Bytes>>> {
+    ) -> Option<Result<http::Response<Full<Bytes>>, Panicked>> {
         if !matches!(*request.method(), Method::GET | Method::HEAD)
             || (self.cors && request.headers().contains_key(header::ORIGIN))
         {

@@ -51,7 +51,7 @@ pub fn feed(chunks: &[&[u8]]) -> Fed {
         buf.extend_from_slice(chunk);
         fed += chunk.len();
         let (parsed, _) = lane.answer(&mut buf, &mut buffers, DATE);
-        if matches!(parsed, Parsed::Handoff) || buf.len() >= HEAD_LIMIT {
+        if !matches!(parsed, Parsed::NeedMore) || buf.len() >= HEAD_LIMIT {
             return Fed {
                 answers: buffers.out,
                 consumed: fed - buf.len(),

@@ -478,6 +478,45 @@ async fn a_fast_route_then_what_hyper_must_answer_in_the_same_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_computed_route_is_a_500_between_pipelined_answers() {
+    // The fast lane, performance mode's hyper path, and standard mode.
+    let paths = [
+        (ServerMode::Performance, true),
+        (ServerMode::Performance, false),
+        (ServerMode::Standard, false),
+    ];
+    for (mode, fast_lane) in paths {
+        let server = start(mode, |c| c.fast_lane = fast_lane).await;
+        let mut stream = connect(&server).await;
+        let pipeline = [
+            GET_JSON,
+            "GET /computed?panic HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: req-7\r\n\r\n",
+            "GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ]
+        .concat();
+        stream.write_all(pipeline.as_bytes()).await.expect("write");
+        let answers = read_responses(&mut stream, 3).await;
+        let label = format!("{mode:?}, fast lane {fast_lane}");
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        assert_eq!(statuses, [200, 500, 200], "{label}");
+        let error: serde_json::Value =
+            serde_json::from_slice(&answers[1].1).expect("a JSON error body");
+        assert_eq!(error["error"], "internal_error", "{label}: {error}");
+        assert_eq!(error["request_id"], "req-7", "{label}: {error}");
+        assert!(!error.to_string().contains("secret"), "{label}: {error}");
+        assert_eq!(answers[2].1, b"Hello, World!", "{label}");
+
+        // The connection serves on, and the route answers again.
+        stream
+            .write_all(b"GET /computed HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .expect("write");
+        assert_eq!(read_statuses(&mut stream, 1).await, [200], "{label}");
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_host_is_checked_even_after_a_valid_one() {
     // The fast lane remembers the last valid `Host` of a connection; a different one
     // on a later request must still be refused.

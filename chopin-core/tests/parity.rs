@@ -133,6 +133,22 @@ fn cases() -> Vec<Case> {
         one("computed 304", get("/computed?status=304"), NoBody),
         one("computed 1xx becomes 500", get("/computed?status=102"), Body),
         one("POST computed", req("POST", "/computed", "", "x"), Body),
+        one("computed panic", get("/computed?panic"), Body),
+        one("HEAD computed panic", req("HEAD", "/computed?panic", "", ""), NoBody),
+        Case {
+            name: "computed panic between pipelined fast routes",
+            steps: vec![Step {
+                send: [get("/json"), get("/computed?panic"), get("/plaintext")]
+                    .concat()
+                    .into_bytes(),
+                expect: vec![Body, Body, Body],
+            }],
+        },
+        one(
+            "request target over 65,534 bytes",
+            get(&format!("/json?q={}", "a".repeat(70_000))),
+            Body,
+        ),
         one("trailing slash", get("/json/"), Body),
         one("other case", get("/JSON"), Body),
         one("unknown path", get("/does/not/exist"), Body),
@@ -344,6 +360,9 @@ fn expected_status(case: &str) -> Option<&'static str> {
         "computed 304" => "304",
         "computed 1xx becomes 500" => "500",
         "POST computed" => "405",
+        "computed panic" | "HEAD computed panic" => "500",
+        "computed panic between pipelined fast routes" => "200",
+        "request target over 65,534 bytes" => "414",
         "HEAD unknown path" | "implausible client request id" => "404",
         "signup" => "201",
         "signup again" => "409",
@@ -462,16 +481,26 @@ fn fill(stream: &mut TcpStream, buffer: &mut Vec<u8>, case: &str) {
     buffer.extend_from_slice(&chunk[..n]);
 }
 
+/// A head limit above hyper's longest request target (65,534 bytes), so a longer target
+/// meets that limit first in every path.
+const HEAD_LIMIT: usize = 96 * 1024;
+
+fn parity_config(mode: ServerMode) -> chopin_core::Config {
+    let mut config = config_in(mode);
+    config.request_head_limit = HEAD_LIMIT;
+    config
+}
+
 async fn both_modes() -> (Running, Running) {
-    let standard = start_app(app(config_in(ServerMode::Standard)).await).await;
-    let performance = start_app(app(config_in(ServerMode::Performance)).await).await;
+    let standard = start_app(app(parity_config(ServerMode::Standard)).await).await;
+    let performance = start_app(app(parity_config(ServerMode::Performance)).await).await;
     (standard, performance)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_modes_answer_every_request_the_same() {
     let (standard, performance) = both_modes().await;
-    let mut no_fast_lane = config_in(ServerMode::Performance);
+    let mut no_fast_lane = parity_config(ServerMode::Performance);
     no_fast_lane.fast_lane = false;
     let hyper_only = start_app(app(no_fast_lane).await).await;
     let (a, b, c) = (standard.addr, performance.addr, hyper_only.addr);

@@ -88,11 +88,20 @@ where
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = panic
+    tracing::error!(panic = panic_detail(&*panic), "handler panicked");
+    internal_error()
+}
+
+/// The message a panic was raised with, for the log: never sent to the client.
+pub(crate) fn panic_detail(panic: &(dyn Any + Send)) -> &str {
+    panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-string panic payload");
-    tracing::error!(panic = detail, "handler panicked");
+        .unwrap_or("non-string panic payload")
+}
+
+/// The `500` a panic is answered with.
+pub(crate) fn internal_error() -> Response {
     ApiError::internal().into_response()
 }

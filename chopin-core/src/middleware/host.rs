@@ -6,8 +6,7 @@
 //! anyway is checked the same way.
 
 use std::{
-    convert::Infallible,
-    future::{Future, Ready},
+    future::Future,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -148,27 +147,9 @@ where
     }
 }
 
-fn refusal() -> Response {
+/// The answer to a request with a bad `Host`.
+pub(crate) fn refusal() -> Response {
     ApiError::bad_request("missing or invalid Host header").into_response()
-}
-
-/// Answers every request with the bad-`Host` `400`: for the server, which checks `Host`
-/// before the fast routes and so need not check it again in the stack.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct RefuseHost;
-
-impl<B> Service<Request<B>> for RefuseHost {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Ready<Result<Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<B>) -> Self::Future {
-        std::future::ready(Ok(refusal()))
-    }
 }
 
 pin_project! {

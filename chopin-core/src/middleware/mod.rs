@@ -8,7 +8,7 @@
 //!    every 4xx/5xx in the [`ApiError`] JSON shape, reading a plain-text error body for
 //!    at most [`ERROR_BODY_TIMEOUT`] (or the request timeout, if shorter);
 //! 2. `Host` validation (`400`; [`host`]), unless the caller checked it: the server does,
-//!    before the fast routes, and answers a bad one with [`host_refusal`];
+//!    before the fast routes, and answers a bad one with [`FixedAnswers`];
 //! 3. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
 //!    enables `debug` at startup: at the default level it would log nothing and cost
 //!    a boxed body and two clock reads per request;
@@ -20,14 +20,19 @@
 //!    wrapped).
 
 mod body_limit;
-mod catch_panic;
+pub(crate) mod catch_panic;
 mod host;
 mod json_errors;
 pub(crate) mod request_id;
 mod security_headers;
 mod timeout;
 
-use std::{convert::Infallible, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Ready,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::{
     BoxError, Router,
@@ -47,7 +52,7 @@ use tracing::Level;
 use self::{
     body_limit::BodyLimitLayer,
     catch_panic::CatchPanicLayer,
-    host::{HostLayer, RefuseHost},
+    host::HostLayer,
     request_id::{RequestId, RequestIdLayer, X_REQUEST_ID},
     timeout::TimeoutLayer,
 };
@@ -93,16 +98,51 @@ pub(crate) fn lift_body_limit(router: Router, config: &Config) -> Router {
 pub(crate) enum HostCheck {
     /// By the stack.
     Here,
-    /// By the caller, which sends a request with a bad `Host` to [`host_refusal`]
-    /// instead.
+    /// By the caller, which answers a request with a bad `Host` with
+    /// [`FixedAnswers::bad_host`] instead.
     Done,
 }
 
-/// The bad-`Host` `400` with its request id and security headers, as the stack answers it.
-pub(crate) type HostRefusal = RequestId<RefuseHost>;
+/// An error the server answers without the stack, through the request id layer as the
+/// stack would: with its request id, security headers and JSON shape.
+pub(crate) type FixedAnswer = RequestId<Fixed>;
 
-pub(crate) fn host_refusal(config: &Config) -> HostRefusal {
-    RequestIdLayer::new(error_body_timeout(config)).layer(RefuseHost)
+/// The answers the server gives without the router.
+#[derive(Clone, Debug)]
+pub(crate) struct FixedAnswers {
+    /// To a request with a bad `Host`: `400`.
+    pub(crate) bad_host: FixedAnswer,
+    /// To a request whose computed fast route panicked: the `500` the stack's panic
+    /// guard gives.
+    pub(crate) panicked: FixedAnswer,
+}
+
+impl FixedAnswers {
+    pub(crate) fn new(config: &Config) -> Self {
+        let layer = RequestIdLayer::new(error_body_timeout(config));
+        Self {
+            bad_host: layer.layer(Fixed(host::refusal)),
+            panicked: layer.layer(Fixed(catch_panic::internal_error)),
+        }
+    }
+}
+
+/// Answers every request with the response its function makes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fixed(fn() -> Response);
+
+impl<B> Service<Request<B>> for Fixed {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Ready<Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<B>) -> Self::Future {
+        std::future::ready(Ok((self.0)()))
+    }
 }
 
 /// `routes` wrapped in the default stack configured by `config`.

@@ -108,7 +108,7 @@ where
     pub(super) async fn serve<S: AppService>(
         &self,
         mut stream: TcpStream,
-        service: ChopinService<S>,
+        mut service: ChopinService<S>,
         mut draining: Draining,
     ) {
         let sniffed = tokio::select! {
@@ -145,6 +145,10 @@ where
                     .await
                 {
                     Outcome::Handoff(rest) => rest,
+                    Outcome::HandoffAfterPanic(rest) => {
+                        service = service.after_panic();
+                        rest
+                    }
                     Outcome::Closed => return,
                 },
                 None => prefix.freeze(),

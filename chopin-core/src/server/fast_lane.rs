@@ -40,6 +40,9 @@ const READ_BUFFER: usize = 4096;
 /// What the answers to one read start with room for: 16 pipelined small answers.
 const WRITE_BUFFER: usize = 4096;
 
+/// Longest request target hyper accepts; a longer one gets its `414`.
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+
 /// Longest `Host` remembered as valid per connection.
 const KNOWN_HOST: usize = 255;
 
@@ -76,6 +79,9 @@ struct Owned<'r> {
 pub(super) enum Outcome {
     /// Hyper takes over, starting with these bytes.
     Handoff(Bytes),
+    /// Hyper takes over, starting with these bytes, whose first request panicked its
+    /// computed route here: hyper answers it with the panic `500`.
+    HandoffAfterPanic(Bytes),
     /// The connection is done: the client closed it, a timeout passed, or the server
     /// is draining.
     Closed,
@@ -95,6 +101,9 @@ pub(crate) enum Parsed {
     NeedMore,
     /// The request at the start of the buffer is not the fast lane's.
     Handoff,
+    /// The request at the start of the buffer panicked its computed route; it is
+    /// left unconsumed for hyper to answer.
+    Panicked,
 }
 
 impl FastLane {
@@ -140,10 +149,15 @@ impl FastLane {
             if answered {
                 waiting_since = Instant::now();
             }
-            if matches!(parsed, Parsed::Handoff) || buf.len() >= self.head_limit {
+            match parsed {
+                Parsed::Panicked => return Outcome::HandoffAfterPanic(buf.freeze()),
                 // hyper answers what is left: the request it owns, or the 4xx of a
                 // malformed or oversized head.
-                return Outcome::Handoff(buf.freeze());
+                Parsed::Handoff => return Outcome::Handoff(buf.freeze()),
+                Parsed::NeedMore if buf.len() >= self.head_limit => {
+                    return Outcome::Handoff(buf.freeze());
+                }
+                Parsed::NeedMore => {}
             }
 
             match read_some(stream, &mut buf) {
@@ -211,7 +225,13 @@ impl FastLane {
                         let fast =
                             FastRequest::parsed(method, owned.path, owned.query, request.headers);
                         let Buffers { out, body, .. } = buffers;
-                        owned.route.write_to(out, body, &fast, owned.id, date);
+                        if owned
+                            .route
+                            .write_to(out, body, &fast, owned.id, date)
+                            .is_err()
+                        {
+                            break Parsed::Panicked;
+                        }
                         consumed += len;
                     }
                     Ok(httparse::Status::Partial) => break Parsed::NeedMore,
@@ -237,6 +257,10 @@ impl FastLane {
             return None;
         }
         let target = request.path?;
+        if target.len() > MAX_URI_LEN {
+            // hyper's `414`.
+            return None;
+        }
         let (path, query) = match target.as_bytes().iter().position(|&b| b == b'?') {
             // `?` is ASCII, so both halves are `str`s.
             Some(at) => (&target[..at], Some(&target[at + 1..])),

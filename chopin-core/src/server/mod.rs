@@ -128,10 +128,10 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let drain = self.config.shutdown_timeout;
-        let refusal = middleware::host_refusal(&self.config);
+        let answers = middleware::FixedAnswers::new(&self.config);
         // `ChopinService` checks `Host` before the fast routes.
         let app = middleware::wrap(self.routes, &self.config, middleware::HostCheck::Done);
-        let service = ChopinService::new(self.fast_routes, app, refusal);
+        let service = ChopinService::new(self.fast_routes, app, answers);
         // One cap for the whole process, whichever worker accepts.
         let cap = std::sync::Arc::new(Semaphore::new(self.config.max_connections));
         match self.listeners {

@@ -4,7 +4,10 @@ use std::{
     convert::Infallible,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, ready},
 };
 
@@ -18,7 +21,7 @@ use tower::Service as _;
 
 use crate::{
     fast_route::FastRoutes,
-    middleware::{HostRefusal, valid_host},
+    middleware::{FixedAnswer, FixedAnswers, valid_host},
 };
 
 pub(super) type ChopinBody = Either<Full<Bytes>, Body>;
@@ -43,29 +46,57 @@ impl<T> AppService for T where
 }
 
 /// One per connection; cloning copies reference counts, never allocates.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(super) struct ChopinService<S> {
     fast_routes: Arc<FastRoutes>,
     /// The router inside the default middleware, which leaves `Host` to this service.
     app: S,
-    /// The answer to a request with a bad `Host`.
-    refusal: HostRefusal,
+    /// The answers to a bad `Host` and to a panicked computed fast route.
+    answers: FixedAnswers,
+    /// Set when the fast lane hands over a connection whose next request panicked its
+    /// computed route there: hyper answers it with the `500` instead of running the
+    /// handler again.
+    next_panicked: AtomicBool,
+}
+
+impl<S: Clone> Clone for ChopinService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            fast_routes: Arc::clone(&self.fast_routes),
+            app: self.app.clone(),
+            answers: self.answers.clone(),
+            next_panicked: AtomicBool::new(false),
+        }
+    }
 }
 
 impl<S> ChopinService<S>
 where
     S: AppService,
 {
-    pub(super) fn new(fast_routes: FastRoutes, app: S, refusal: HostRefusal) -> Self {
+    pub(super) fn new(fast_routes: FastRoutes, app: S, answers: FixedAnswers) -> Self {
         Self {
             fast_routes: Arc::new(fast_routes),
             app,
-            refusal,
+            answers,
+            next_panicked: AtomicBool::new(false),
         }
     }
 
     pub(super) fn fast_routes(&self) -> Arc<FastRoutes> {
         Arc::clone(&self.fast_routes)
+    }
+
+    /// This service, answering its first request with the panic `500`.
+    pub(super) fn after_panic(self) -> Self {
+        self.next_panicked.store(true, Ordering::Relaxed);
+        self
+    }
+
+    fn fixed(answer: &FixedAnswer, request: Request<Incoming>) -> ChopinFuture<S::Future> {
+        ChopinFuture::Fixed {
+            future: answer.clone().call(request),
+        }
     }
 }
 
@@ -79,15 +110,18 @@ where
     type Future = ChopinFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if self.next_panicked.load(Ordering::Relaxed) {
+            self.next_panicked.store(false, Ordering::Relaxed);
+            return Self::fixed(&self.answers.panicked, request);
+        }
         if !valid_host(&request) {
-            return ChopinFuture::Refused {
-                future: self.refusal.clone().call(request),
-            };
+            return Self::fixed(&self.answers.bad_host, request);
         }
         match self.fast_routes.respond(&request) {
-            Some(response) => ChopinFuture::Fast {
+            Some(Ok(response)) => ChopinFuture::Fast {
                 response: Some(response.map(Either::Left)),
             },
+            Some(Err(_panicked)) => Self::fixed(&self.answers.panicked, request),
             None => ChopinFuture::Router {
                 // The stack and the router are always ready, so no `poll_ready` wait.
                 future: self.app.clone().call(request.map(Body::new)),
@@ -101,7 +135,7 @@ pin_project! {
     pub(super) enum ChopinFuture<F> {
         Fast { response: Option<Response<ChopinBody>> },
         Router { #[pin] future: F },
-        Refused { #[pin] future: <HostRefusal as tower::Service<Request<Incoming>>>::Future },
+        Fixed { #[pin] future: <FixedAnswer as tower::Service<Request<Incoming>>>::Future },
     }
 }
 
@@ -121,7 +155,7 @@ where
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(Either::Right)))
             }
-            ChopinFutureProj::Refused { future } => {
+            ChopinFutureProj::Fixed { future } => {
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(Either::Right)))
             }

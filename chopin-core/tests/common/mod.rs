@@ -191,10 +191,14 @@ pub async fn app_with(config: Config, gate: Gate) -> App {
 }
 
 /// A computed fast route whose answer depends on the request: `?status=N` sets the
-/// status, `?text` answers plain text, and the body echoes the path, query and
-/// `x-probe` header.
+/// status, `?text` answers plain text, `?panic` panics after writing part of a body,
+/// and the body echoes the path, query and `x-probe` header.
 fn computed(request: &FastRequest<'_>, response: &mut FastResponse<'_>) {
     let query = request.query().unwrap_or_default();
+    if query == "panic" {
+        response.body().extend_from_slice(b"half an answer");
+        panic!("secret computed panic detail");
+    }
     for pair in query.split('&') {
         if let Some(Ok(code)) = pair.strip_prefix("status=").map(str::parse::<u16>) {
             response.set_status(StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT));
