@@ -375,13 +375,14 @@ impl FastRoute {
     /// nothing.
     pub(crate) fn write_to(
         &self,
-        out: &mut Vec<u8>,
+        output: &mut Output,
         scratch: &mut Vec<u8>,
         request: &FastRequest<'_>,
         request_id: Option<&[u8]>,
         date: &[u8],
     ) -> Result<(), Panicked> {
         let head_only = request.method == "HEAD";
+        let out = &mut output.bytes;
         match &self.answer {
             Answer::Static {
                 body,
@@ -398,7 +399,7 @@ impl FastRoute {
                 }
                 finish_head(out, date);
                 if !head_only {
-                    out.extend_from_slice(body);
+                    output.push_body(body);
                 }
             }
             Answer::Computed(handler) => {
@@ -511,6 +512,96 @@ fn finish_head(out: &mut Vec<u8>, date: &[u8]) {
     out.extend_from_slice(b"date: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Static bodies of at least this many bytes are sent from the route's shared `Bytes`;
+/// smaller ones are copied beside their head, which costs less than one more slice per
+/// write.
+const SHARED_BODY: usize = 1024;
+
+/// Answers on their way to the socket: heads and small bodies in one buffer, large
+/// static bodies as the route's own `Bytes`, never copied per answer.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    bytes: Vec<u8>,
+    /// Each shared body goes after `bytes[..at]`.
+    shared: Vec<(usize, Bytes)>,
+    shared_len: usize,
+}
+
+impl Output {
+    /// Bytes waiting to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() + self.shared_len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets what was written; keeps the buffer unless a large answer grew it past
+    /// `keep` bytes.
+    pub(crate) fn clear(&mut self, keep: usize) {
+        if self.bytes.capacity() > keep {
+            self.bytes = Vec::new();
+        } else {
+            self.bytes.clear();
+        }
+        self.shared.clear();
+        self.shared_len = 0;
+    }
+
+    /// Frees every buffer, for an idle connection.
+    pub(crate) fn release(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Gives a released output room for `capacity` bytes.
+    pub(crate) fn prepare(&mut self, capacity: usize) {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve(capacity);
+        }
+    }
+
+    fn push_body(&mut self, body: &Bytes) {
+        if body.len() >= SHARED_BODY {
+            self.shared.push((self.bytes.len(), body.clone()));
+            self.shared_len += body.len();
+        } else {
+            self.bytes.extend_from_slice(body);
+        }
+    }
+
+    /// The whole output when it is one buffer: no shared body waits.
+    pub(crate) fn contiguous(&self) -> Option<&[u8]> {
+        self.shared.is_empty().then_some(self.bytes.as_slice())
+    }
+
+    /// Every piece in order, for one vectored write.
+    pub(crate) fn slices(&self) -> Vec<io::IoSlice<'_>> {
+        let mut slices = Vec::with_capacity(2 * self.shared.len() + 1);
+        let mut from = 0;
+        for (at, body) in &self.shared {
+            if *at > from {
+                slices.push(io::IoSlice::new(&self.bytes[from..*at]));
+            }
+            slices.push(io::IoSlice::new(body));
+            from = *at;
+        }
+        if self.bytes.len() > from {
+            slices.push(io::IoSlice::new(&self.bytes[from..]));
+        }
+        slices
+    }
+
+    /// The whole output in one buffer (for the fuzz target).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        self.slices()
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect()
+    }
 }
 
 /// The fast routes of an application, sorted by path for lookup without allocation.

@@ -53,14 +53,14 @@ pub fn feed(chunks: &[&[u8]]) -> Fed {
         let (parsed, _) = lane.answer(&mut buf, &mut buffers, DATE);
         if !matches!(parsed, Parsed::NeedMore) || buf.len() >= HEAD_LIMIT {
             return Fed {
-                answers: buffers.out,
+                answers: buffers.out.to_vec(),
                 consumed: fed - buf.len(),
                 handed_off: true,
             };
         }
     }
     Fed {
-        answers: buffers.out,
+        answers: buffers.out.to_vec(),
         consumed: fed - buf.len(),
         handed_off: false,
     }

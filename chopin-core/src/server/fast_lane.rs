@@ -1,7 +1,10 @@
 //! Performance mode's fast lane: every HTTP/1 connection starts in this loop, which reads
 //! into one buffer, parses request heads with `httparse` (hyper's own parser) and, while
-//! the requests are ones it fully owns, appends each answer to one output buffer that
-//! leaves in one write per read: 16 pipelined requests cost one `write`.
+//! the requests are ones it fully owns, appends each answer to one output that leaves in
+//! one write per read: 16 pipelined requests cost one `write`. The output is bounded as
+//! hyper's path is ([`BATCH_LIMIT`]): once that much waits, the lane writes it before
+//! parsing the next request, so a client that pipelines without reading holds at most
+//! one batch. Large static bodies are written from the route's shared `Bytes`.
 //!
 //! It owns a request that standard mode would answer from a fast route with nothing
 //! else to decide: `GET` or `HEAD`, HTTP/1.1, a registered path, a valid `Host`, no body,
@@ -15,7 +18,7 @@
 //! waits, so ten thousand idle connections cost their tasks and sockets only.
 
 use std::{
-    io,
+    io::{self, IoSlice},
     mem::MaybeUninit,
     pin::Pin,
     time::{Duration, Instant},
@@ -25,9 +28,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper::rt::{Sleep, Timer};
 use tokio::{io::Interest, net::TcpStream};
 
-use super::{date, drain::Draining};
+use super::{BATCH_LIMIT, KEEP_BUFFER, date, drain::Draining};
 use crate::{
-    fast_route::{FastRequest, FastRoute, FastRoutes},
+    fast_route::{FastRequest, FastRoute, FastRoutes, Output},
     middleware::{request_id, valid_hosts},
 };
 
@@ -50,7 +53,7 @@ const KNOWN_HOST: usize = 255;
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
     /// Answers waiting for the next write.
-    pub(crate) out: Vec<u8>,
+    pub(crate) out: Output,
     /// A computed route's body.
     body: Vec<u8>,
     /// The last `Host` found valid: a client repeats it on every request, and
@@ -61,8 +64,17 @@ pub(crate) struct Buffers {
 impl Buffers {
     /// Frees what an idle connection does not need (the host is a few bytes).
     fn release(&mut self) {
-        self.out = Vec::new();
+        self.out.release();
         self.body = Vec::new();
+    }
+
+    /// Forgets written answers; a buffer a large answer grew is freed, not kept for
+    /// the life of the connection.
+    fn written(&mut self) {
+        self.out.clear(KEEP_BUFFER);
+        if self.body.capacity() > KEEP_BUFFER {
+            self.body = Vec::new();
+        }
     }
 }
 
@@ -99,6 +111,8 @@ pub(crate) struct FastLane {
 pub(crate) enum Parsed {
     /// Every complete request was answered; the rest (possibly nothing) is partial.
     NeedMore,
+    /// The output reached [`BATCH_LIMIT`]: it is written before more is parsed.
+    Full,
     /// The request at the start of the buffer is not the fast lane's.
     Handoff,
     /// The request at the start of the buffer panicked its computed route; it is
@@ -144,7 +158,7 @@ impl FastLane {
                     tracing::debug!(%err, "connection error");
                     return Outcome::Closed;
                 }
-                buffers.out.clear();
+                buffers.written();
             }
             if answered {
                 waiting_since = Instant::now();
@@ -157,6 +171,7 @@ impl FastLane {
                 Parsed::NeedMore if buf.len() >= self.head_limit => {
                     return Outcome::Handoff(buf.freeze());
                 }
+                Parsed::Full => continue,
                 Parsed::NeedMore => {}
             }
 
@@ -199,15 +214,16 @@ impl FastLane {
         buffers: &mut Buffers,
         date: &[u8],
     ) -> (Parsed, bool) {
-        if buffers.out.capacity() == 0 {
-            buffers.out.reserve(WRITE_BUFFER);
-        }
+        buffers.out.prepare(WRITE_BUFFER);
         let mut consumed = 0;
         let parsed = {
             loop {
                 let rest = &buf[consumed..];
                 if rest.is_empty() {
                     break Parsed::NeedMore;
+                }
+                if buffers.out.len() >= BATCH_LIMIT {
+                    break Parsed::Full;
                 }
                 // Left uninitialised, as hyper does: zeroing 32 headers per request cost
                 // more than parsing a small one.
@@ -321,21 +337,41 @@ impl FastLane {
         })
     }
 
-    /// Writes `bytes` whole; a write that makes no progress for the write timeout fails.
+    /// Writes `output` whole; a write that makes no progress for the write timeout
+    /// fails.
     async fn write_all<T: Timer>(
         &self,
         stream: &TcpStream,
-        mut bytes: &[u8],
+        output: &Output,
+        timer: &T,
+        sleep: &mut Option<Pin<Box<dyn Sleep>>>,
+    ) -> io::Result<()> {
+        match output.contiguous() {
+            Some(bytes) => {
+                self.write_slices(stream, &mut [IoSlice::new(bytes)], timer, sleep)
+                    .await
+            }
+            None => {
+                self.write_slices(stream, &mut output.slices(), timer, sleep)
+                    .await
+            }
+        }
+    }
+
+    async fn write_slices<T: Timer>(
+        &self,
+        stream: &TcpStream,
+        mut slices: &mut [IoSlice<'_>],
         timer: &T,
         sleep: &mut Option<Pin<Box<dyn Sleep>>>,
     ) -> io::Result<()> {
         // Since when no byte could be written; progress starts the clock again.
         let mut stalled_since = None;
-        while !bytes.is_empty() {
-            match stream.try_write(bytes) {
+        while !slices.is_empty() {
+            match stream.try_write_vectored(slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    bytes = &bytes[n..];
+                    IoSlice::advance_slices(&mut slices, n);
                     stalled_since = None;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

@@ -3,6 +3,11 @@
 //! client that stops reading its responses cannot hold a connection forever; and on
 //! HTTP/1 the answers hyper writes during one poll of the connection leave in one write.
 //!
+//! A batch is bounded ([`BATCH_LIMIT`]): what hyper writes beyond it waits for the
+//! batch to be sent, and a large write (a big body hyper holds as `Bytes`) goes to the
+//! socket from hyper's own buffers instead of being copied. A batch buffer a large
+//! answer grew is freed once sent, so a keep-alive connection does not keep it.
+//!
 //! hyper's own `pipeline_flush` batches pipelined answers too, but holds them while
 //! *any* byte of a next request is buffered: an incomplete or malformed next request
 //! then delays or loses answers already produced. Here the connection sends what it has
@@ -22,8 +27,7 @@ use hyper::rt::{Read, ReadBufCursor, Sleep, Timer, Write};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-/// Answers buffered beyond this are sent before more are accepted.
-const BATCH_LIMIT: usize = 64 * 1024;
+use super::{BATCH_LIMIT, KEEP_BUFFER};
 
 /// hyper's end of the socket.
 pub(super) struct ConnIo<T> {
@@ -137,9 +141,23 @@ impl<T: Timer> Socket<T> {
                 n => self.sent += n,
             }
         }
-        self.pending.clear();
+        if self.pending.capacity() > KEEP_BUFFER {
+            self.pending = Vec::new();
+        } else {
+            self.pending.clear();
+        }
         self.sent = 0;
         Poll::Ready(Ok(()))
+    }
+
+    /// Makes room for a write of `len` bytes, sending what the batch holds if they
+    /// would take it past its limit; says whether they go straight to the socket
+    /// (a whole batch or more) rather than into the batch.
+    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<bool>> {
+        if self.held() > 0 && self.held() + len > BATCH_LIMIT {
+            ready!(self.poll_send(cx))?;
+        }
+        Poll::Ready(Ok(len >= BATCH_LIMIT))
     }
 
     fn held(&self) -> usize {
@@ -188,10 +206,7 @@ impl<T: Timer + Unpin> Write for ConnIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut socket = lock(&self.socket);
-        if socket.batching {
-            if socket.held() >= BATCH_LIMIT {
-                ready!(socket.poll_send(cx))?;
-            }
+        if socket.batching && !ready!(socket.poll_room(cx, buf.len()))? {
             socket.pending.extend_from_slice(buf);
             return Poll::Ready(Ok(buf.len()));
         }
@@ -205,16 +220,12 @@ impl<T: Timer + Unpin> Write for ConnIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut socket = lock(&self.socket);
-        if socket.batching {
-            if socket.held() >= BATCH_LIMIT {
-                ready!(socket.poll_send(cx))?;
-            }
-            let mut written = 0;
+        let len = bufs.iter().map(|buf| buf.len()).sum();
+        if socket.batching && !ready!(socket.poll_room(cx, len))? {
             for buf in bufs {
                 socket.pending.extend_from_slice(buf);
-                written += buf.len();
             }
-            return Poll::Ready(Ok(written));
+            return Poll::Ready(Ok(len));
         }
         let polled = Pin::new(&mut socket.inner).poll_write_vectored(cx, bufs);
         socket.progress(polled, cx)

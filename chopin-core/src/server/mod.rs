@@ -32,6 +32,15 @@ use hyper_util::rt::TokioTimer;
 use tokio::sync::Semaphore;
 
 use self::{connection::Http, service::ChopinService, timer::CoarseTimer};
+
+/// Answers waiting to be written, in either HTTP/1 path, are written before more
+/// requests are answered once they reach this many bytes: a client that pipelines
+/// without reading holds at most about this much per connection.
+const BATCH_LIMIT: usize = 64 * 1024;
+
+/// A write buffer that grew past this for a large batch is freed once the batch is
+/// written, instead of being kept for the rest of a keep-alive connection.
+const KEEP_BUFFER: usize = 16 * 1024;
 use crate::{
     config::{Config, ServerMode},
     error::Error,

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{EVENT_TIMEOUT, Example, run, temp_dir};
+use common::{EVENT_TIMEOUT, Example, raise_descriptor_limit, run, status_kib, temp_dir};
 use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -462,40 +462,6 @@ async fn sigterm_during_load_loses_no_accepted_request() {
             tokio::task::block_in_place(|| restarted.terminate_within(EVENT_TIMEOUT)).success()
         );
     }
-}
-
-/// This process's descriptor limit raised to the hard limit (children inherit it),
-/// failing if that is below `needed`.
-fn raise_descriptor_limit(needed: u64) {
-    let limits = std::fs::read_to_string("/proc/self/limits").expect("limits");
-    let hard: u64 = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(4))
-        .and_then(|v| v.parse().ok())
-        .expect("hard descriptor limit");
-    assert!(
-        hard >= needed,
-        "this test needs {needed} open files per process; the hard limit is {hard} \
-         (raise it, e.g. `ulimit -Hn {needed}` as root or in /etc/security/limits.conf)"
-    );
-    let status = std::process::Command::new("prlimit")
-        .arg("--pid")
-        .arg(std::process::id().to_string())
-        .arg(format!("--nofile={hard}:{hard}"))
-        .status()
-        .expect("prlimit (util-linux)");
-    assert!(status.success(), "prlimit --nofile={hard}:{hard}");
-}
-
-/// A `/proc/<pid>/status` field in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("status")
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,3 +222,37 @@ pub fn get(url: &str) -> (u16, String) {
         )
     })
 }
+
+/// This process's descriptor limit raised to the hard limit (children inherit it),
+/// failing if that is below `needed`.
+pub fn raise_descriptor_limit(needed: u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("limits");
+    let hard: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|v| v.parse().ok())
+        .expect("hard descriptor limit");
+    assert!(
+        hard >= needed,
+        "this test needs {needed} open files per process; the hard limit is {hard} \
+         (raise it, e.g. `ulimit -Hn {needed}` as root or in /etc/security/limits.conf)"
+    );
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={hard}:{hard}"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success(), "prlimit --nofile={hard}:{hard}");
+}
+
+/// A `/proc/<pid>/status` field in KiB.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
