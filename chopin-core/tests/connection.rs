@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::{
     Router,
@@ -13,9 +13,9 @@ use axum::{
 };
 use chopin_core::ServerMode;
 use common::{
-    Running, app, config_in,
+    Gate, Running, app, app_with, config_in,
     raw::{connect, read_responses, read_statuses, statuses_until_close},
-    start_app,
+    start_app, within,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
@@ -315,6 +315,247 @@ async fn http2_with_prior_knowledge_works_in_both_modes() {
             assert_eq!(response.status(), status, "{mode:?} {path}");
             assert!(response.headers().contains_key("x-request-id") || path == "/json");
         }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+/// HTTP/2 frame types and flags (RFC 9113 section 6).
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const ACK: u8 = 0x1;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// `GET /slow` for `localhost` in HPACK: `:method GET` and `:scheme http` from the
+/// static table, `:path` and `:authority` as literals with indexed names.
+const GET_SLOW: &[u8] = b"\x82\x86\x04\x05/slow\x01\x09localhost";
+
+struct Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+/// Just enough of an HTTP/2 client to keep a connection busy with pings, without
+/// requests, and to see how the server ends it.
+struct H2Client {
+    stream: TcpStream,
+    received: Vec<u8>,
+    pings: tokio::time::Interval,
+    /// Off: the client ignores the ping a graceful shutdown waits for.
+    ack_pings: bool,
+}
+
+impl H2Client {
+    async fn connect(server: &Running, ack_pings: bool) -> Self {
+        let mut client = Self {
+            stream: connect(server).await,
+            received: Vec::new(),
+            pings: tokio::time::interval(Duration::from_millis(500)),
+            ack_pings,
+        };
+        client
+            .stream
+            .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            .await
+            .expect("preface");
+        client.send(SETTINGS, 0, 0, &[]).await.expect("settings");
+        client
+    }
+
+    async fn send(
+        &mut self,
+        kind: u8,
+        flags: u8,
+        stream: u32,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let length = u32::try_from(payload.len())
+            .expect("a small frame")
+            .to_be_bytes();
+        let mut frame = vec![length[1], length[2], length[3], kind, flags];
+        frame.extend_from_slice(&stream.to_be_bytes());
+        frame.extend_from_slice(payload);
+        self.stream.write_all(&frame).await
+    }
+
+    /// The server's next frame, or `None` once it has closed the connection. Pings the
+    /// server every 500 ms meanwhile, and acknowledges its SETTINGS and PINGs.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(frame) = self.parse() {
+                // A PING's acknowledgement echoes its payload; a SETTINGS' is empty.
+                let ack = match frame.kind {
+                    SETTINGS if frame.flags & ACK == 0 => Some(&[][..]),
+                    PING if frame.flags & ACK == 0 && self.ack_pings => Some(&frame.payload[..]),
+                    _ => None,
+                };
+                if let Some(payload) = ack {
+                    // A write fails once the server has closed; the reads tell.
+                    let _ = self.send(frame.kind, ACK, 0, payload).await;
+                }
+                return Some(frame);
+            }
+            let mut chunk = [0u8; 4096];
+            tokio::select! {
+                read = self.stream.read(&mut chunk) => match read {
+                    Ok(0) | Err(_) => return None,
+                    Ok(n) => self.received.extend_from_slice(&chunk[..n]),
+                },
+                _ = self.pings.tick() => {
+                    let _ = self.send(PING, 0, 0, &[0; 8]).await;
+                }
+            }
+        }
+    }
+
+    fn parse(&mut self) -> Option<Frame> {
+        let head = self.received.get(..9)?;
+        let length = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        if self.received.len() < 9 + length {
+            return None;
+        }
+        let frame = Frame {
+            kind: head[3],
+            flags: head[4],
+            stream: u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff,
+            payload: self.received[9..9 + length].to_vec(),
+        };
+        self.received.drain(..9 + length);
+        Some(frame)
+    }
+
+    /// Reads until the server closes; returns how long after `since` its first GOAWAY
+    /// and the close came.
+    async fn until_close(&mut self, since: Instant) -> (Option<Duration>, Duration) {
+        let mut goaway = None;
+        while let Some(frame) = self.next().await {
+            if frame.kind == GOAWAY {
+                goaway.get_or_insert_with(|| since.elapsed());
+            }
+        }
+        (goaway, since.elapsed())
+    }
+}
+
+/// The idle timeout of the HTTP/2 tests.
+const H2_IDLE: Duration = Duration::from_secs(2);
+/// How much later than its timer a close may come on a loaded machine.
+const CLOSE_MARGIN: Duration = Duration::from_secs(1);
+/// How much earlier a close may seem: the client sees an answer end a little after the
+/// server starts the idle clock.
+const EARLY: Duration = Duration::from_millis(250);
+
+/// How late each mode's timer may fire.
+fn granularity(mode: ServerMode) -> Duration {
+    match mode {
+        ServerMode::Standard => Duration::ZERO,
+        ServerMode::Performance => Duration::from_secs(1),
+    }
+}
+
+fn assert_closed_after(
+    mode: ServerMode,
+    what: &str,
+    idle: Duration,
+    closed: Duration,
+    timers: u32,
+) {
+    let latest = idle + granularity(mode) * timers + CLOSE_MARGIN;
+    assert!(
+        closed + EARLY >= idle && closed <= latest,
+        "{mode:?}: {what}: closed after {closed:?}, expected {idle:?} to {latest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed_after_the_idle_timeout() {
+    for mode in MODES {
+        let server = start(mode, |c| c.header_read_timeout = Some(H2_IDLE)).await;
+        // Both connect after `started`, so the server's idle clocks start later.
+        let started = Instant::now();
+        let (mut polite, mut deaf) = tokio::join!(
+            H2Client::connect(&server, true),
+            H2Client::connect(&server, false)
+        );
+        let ((polite_goaway, polite_closed), (deaf_goaway, deaf_closed)) =
+            within("the server to close idle HTTP/2 connections", async {
+                tokio::join!(polite.until_close(started), deaf.until_close(started))
+            })
+            .await;
+        eprintln!(
+            "{mode:?}: GOAWAY {polite_goaway:?}, closed {polite_closed:?}; \
+             not acknowledging the shutdown ping: closed {deaf_closed:?}"
+        );
+        assert!(
+            polite_goaway.is_some(),
+            "{mode:?}: a GOAWAY before the close"
+        );
+        assert!(deaf_goaway.is_some(), "{mode:?}: a GOAWAY before the close");
+        assert_closed_after(mode, "idle", H2_IDLE, polite_closed, 1);
+        // A graceful shutdown waits for the client to acknowledge its ping; one that never
+        // does is dropped after a second idle timeout.
+        assert_closed_after(mode, "deaf", H2_IDLE * 2, deaf_closed, 2);
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_request_in_flight_outlives_the_idle_timeout() {
+    for mode in MODES {
+        let mut config = config_in(mode);
+        config.header_read_timeout = Some(H2_IDLE);
+        let gate = Gate::default();
+        let server = start_app(app_with(config, gate.clone()).await).await;
+        let mut client = H2Client::connect(&server, true).await;
+        client
+            .send(HEADERS, END_STREAM | END_HEADERS, 1, GET_SLOW)
+            .await
+            .expect("request");
+        gate.started().await;
+        // Held past the latest an idle connection would be closed, pinging throughout.
+        let hold = H2_IDLE + granularity(mode) + CLOSE_MARGIN;
+        let held = tokio::time::timeout(hold, async {
+            while let Some(frame) = client.next().await {
+                assert_ne!(
+                    frame.kind, GOAWAY,
+                    "{mode:?}: GOAWAY with a request in flight"
+                );
+            }
+        })
+        .await;
+        assert!(held.is_err(), "{mode:?}: closed with a request in flight");
+        gate.open();
+        let mut body = Vec::new();
+        within("the held answer", async {
+            loop {
+                let frame = client.next().await.expect("the answer before a close");
+                if frame.stream != 1 || !matches!(frame.kind, HEADERS | DATA) {
+                    continue;
+                }
+                if frame.kind == DATA {
+                    body.extend_from_slice(&frame.payload);
+                }
+                if frame.flags & END_STREAM != 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert_eq!(body, b"done", "{mode:?}");
+        let answered = Instant::now();
+        let (goaway, closed) = within(
+            "the server to close the connection once idle",
+            client.until_close(answered),
+        )
+        .await;
+        eprintln!("{mode:?}: after the answer, GOAWAY {goaway:?}, closed {closed:?}");
+        assert!(goaway.is_some(), "{mode:?}: a GOAWAY before the close");
+        assert_closed_after(mode, "idle after the answer", H2_IDLE, closed, 1);
         server.shutdown().await.expect("shutdown");
     }
 }

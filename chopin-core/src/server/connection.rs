@@ -20,6 +20,7 @@ use tokio::{
 use super::{
     drain::{Drain, Draining},
     fast_lane::{FastLane, Outcome},
+    h2_idle::{IdleTimeout, Streams},
     io::{self, Batch},
     service::{AppService, ChopinService},
 };
@@ -34,7 +35,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Bytes read at most before hyper takes over a connection.
 const SNIFF_BUFFER: usize = 4096;
 
-/// HTTP/2 pings: a peer that stops answering them is dropped.
+/// HTTP/2 pings: a peer that stops answering them is dropped. Idle peers that answer
+/// them are closed by [`IdleTimeout`].
 const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -132,10 +134,16 @@ where
                 self.write_timeout,
                 false,
             );
-            // Boxed, here and below: the task of a fast-lane connection stays small.
-            let connection = Box::pin(self.http2.serve_connection(io, service));
+            let streams = Streams::new();
+            let connection = IdleTimeout::new(
+                self.http2.serve_connection(io, streams.count(service)),
+                |c| c.graceful_shutdown(),
+                streams,
+                self.header_read_timeout,
+                self.timer.clone(),
+            );
             until_drained(connection, draining, batch, |c| {
-                c.get_mut().as_mut().graceful_shutdown();
+                c.get_mut().graceful_shutdown();
             })
             .await;
         } else {
@@ -154,6 +162,7 @@ where
                 None => prefix.freeze(),
             };
             let (io, batch) = io::new(prefix, stream, self.timer.clone(), self.write_timeout, true);
+            // Boxed, as in `IdleTimeout`: the task of a fast-lane connection stays small.
             let connection = Box::pin(self.http1.serve_connection(io, service).with_upgrades());
             until_drained(connection, draining, batch, |c| {
                 c.get_mut().as_mut().graceful_shutdown();

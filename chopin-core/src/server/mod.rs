@@ -19,6 +19,7 @@ mod connection;
 mod date;
 mod drain;
 pub(crate) mod fast_lane;
+mod h2_idle;
 mod io;
 mod performance;
 mod service;
