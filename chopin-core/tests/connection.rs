@@ -295,6 +295,107 @@ async fn websocket_upgrades_work_in_both_modes() {
     }
 }
 
+type WebSocketClient = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// A WebSocket to the test server's `/ws` echo.
+async fn open_websocket(server: &Running) -> WebSocketClient {
+    let stream = connect(server).await;
+    let url = format!("ws://{}/ws", server.addr);
+    let (socket, response) =
+        tokio::time::timeout(LIMIT, tokio_tungstenite::client_async(url, stream))
+            .await
+            .expect("handshake in time")
+            .expect("handshake");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_count_against_the_connection_cap() {
+    for mode in MODES {
+        let server = start(mode, |c| c.max_connections = 4).await;
+        let mut sockets = Vec::new();
+        for index in 0..4 {
+            let mut socket = open_websocket(&server).await;
+            assert_eq!(echo(&mut socket, "held").await, "held", "{mode:?} {index}");
+            sockets.push(socket);
+        }
+
+        let mut waiting = connect(&server).await;
+        waiting.write_all(GET_JSON.as_bytes()).await.expect("write");
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(300), waiting.read(&mut byte)).await;
+        assert!(
+            early.is_err(),
+            "{mode:?}: served beyond a cap held by WebSockets"
+        );
+
+        // The held sockets still work, and closing one frees its slot.
+        assert_eq!(echo(&mut sockets[0], "still").await, "still", "{mode:?}");
+        let mut closed = sockets.pop().expect("a socket");
+        closed.close(None).await.expect("close");
+        while let Some(Ok(_)) = tokio::time::timeout(LIMIT, closed.next())
+            .await
+            .expect("the close completes")
+        {}
+        assert_eq!(
+            read_statuses(&mut waiting, 1).await,
+            [200],
+            "{mode:?}: served once a WebSocket closed"
+        );
+        for mut socket in sockets {
+            socket.close(None).await.expect("close");
+        }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_websocket_is_drained_and_closed_at_the_deadline() {
+    const DRAIN: Duration = Duration::from_secs(2);
+    for mode in MODES {
+        let mut server = start(mode, |c| c.shutdown_timeout = DRAIN).await;
+        let mut socket = open_websocket(&server).await;
+        assert_eq!(echo(&mut socket, "before").await, "before", "{mode:?}");
+
+        let started = std::time::Instant::now();
+        server.begin_shutdown().await;
+        // Part of the drain: it still works, and the server waits for it.
+        assert_eq!(echo(&mut socket, "during").await, "during", "{mode:?}");
+        assert!(
+            !server.is_finished(),
+            "{mode:?}: the server stopped while a WebSocket was open"
+        );
+        let ended = tokio::spawn(async move {
+            loop {
+                match socket.next().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return std::time::Instant::now(),
+                }
+            }
+        });
+        server.shutdown().await.expect("a clean exit");
+        let stopped = started.elapsed();
+        let ended = tokio::time::timeout(LIMIT, ended)
+            .await
+            .expect("the WebSocket is closed")
+            .expect("reader");
+        assert!(
+            stopped >= DRAIN - Duration::from_millis(100),
+            "{mode:?}: stopped after {stopped:?}, before the drain deadline"
+        );
+        assert!(
+            stopped <= DRAIN + Duration::from_millis(1500),
+            "{mode:?}: stopped after {stopped:?}, well past the {DRAIN:?} deadline"
+        );
+        let closed_at = ended.duration_since(started);
+        assert!(
+            closed_at <= DRAIN + Duration::from_millis(1500),
+            "{mode:?}: the WebSocket was closed after {closed_at:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_with_prior_knowledge_works_in_both_modes() {
     let client = reqwest::Client::builder()
@@ -811,6 +912,8 @@ async fn a_fast_route_then_a_websocket_upgrade_in_the_same_write() {
             "after a fast route",
             "{mode:?}"
         );
+        // An open WebSocket would hold the drain until its deadline.
+        socket.close(None).await.expect("close");
         server.shutdown().await.expect("shutdown");
     }
 }

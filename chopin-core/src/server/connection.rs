@@ -29,6 +29,11 @@ use crate::{config::Config, fast_route::FastRoutes};
 /// The HTTP/2 connection preface (RFC 9113 section 3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// How long the drain waits, after shutting down the sockets still open at its
+/// deadline, for their owners to let them go: a handler that never polls its socket
+/// again is left to the runtime.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a worker pauses after an accept error such as `EMFILE`, instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -106,12 +111,14 @@ where
     }
 
     /// Serves one accepted connection until it ends, or until the drain starts and its
-    /// in-flight requests are answered.
+    /// in-flight requests are answered. `slot` is its place under the connection cap,
+    /// kept as long as the socket is open, an upgraded one included.
     pub(super) async fn serve<S: AppService>(
         &self,
         mut stream: TcpStream,
         mut service: ChopinService<S>,
         mut draining: Draining,
+        slot: OwnedSemaphorePermit,
     ) {
         let sniffed = tokio::select! {
             biased;
@@ -127,12 +134,17 @@ where
             }
         };
         if is_h2 {
+            let keep = io::Keep {
+                slot,
+                draining: &draining,
+            };
             let (io, batch) = io::new(
                 prefix.freeze(),
                 stream,
                 self.timer.clone(),
                 self.write_timeout,
                 false,
+                keep,
             );
             let streams = Streams::new();
             let connection = IdleTimeout::new(
@@ -161,7 +173,18 @@ where
                 },
                 None => prefix.freeze(),
             };
-            let (io, batch) = io::new(prefix, stream, self.timer.clone(), self.write_timeout, true);
+            let keep = io::Keep {
+                slot,
+                draining: &draining,
+            };
+            let (io, batch) = io::new(
+                prefix,
+                stream,
+                self.timer.clone(),
+                self.write_timeout,
+                true,
+                keep,
+            );
             // Boxed, as in `IdleTimeout`: the task of a fast-lane connection stays small.
             let connection = Box::pin(self.http1.serve_connection(io, service).with_upgrades());
             until_drained(connection, draining, batch, |c| {
@@ -222,12 +245,20 @@ pub(super) async fn serve<S, T>(
     drop(listener);
     if tokio::time::timeout(drain, connections.shutdown())
         .await
+        .is_ok()
+    {
+        return;
+    }
+    tracing::warn!(
+        ?drain,
+        "in-flight requests or upgraded connections did not finish within the drain deadline; closing them"
+    );
+    connections.force_close();
+    if tokio::time::timeout(CLOSE_GRACE, connections.shutdown())
+        .await
         .is_err()
     {
-        tracing::warn!(
-            ?drain,
-            "in-flight requests did not finish within the drain deadline"
-        );
+        tracing::warn!("a closed connection's handler is still running; leaving it to the runtime");
     }
 }
 
@@ -345,8 +376,7 @@ fn spawn<S, T>(
     let draining = drain.enter();
     let (http, service) = (Arc::clone(http), service.clone());
     tokio::spawn(async move {
-        http.serve(stream, service, draining).await;
-        drop(permit);
+        http.serve(stream, service, draining, permit).await;
     });
 }
 

@@ -1,5 +1,8 @@
 //! Graceful drain: on shutdown, every live connection is told to close after its
-//! in-flight request, and the server waits for them.
+//! in-flight request, and the server waits for them. A socket hyper serves is held
+//! here too, for as long as it is open: an upgraded connection (a WebSocket) outlives
+//! its HTTP connection, and still counts until it closes. Sockets still open at the
+//! drain deadline are shut down.
 //!
 //! hyper-util's `GracefulShutdown` does the same by polling a `watch` receiver on every
 //! wake of every connection, which takes a lock each time. Here a connection registers
@@ -10,7 +13,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError, Weak,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll, Waker},
@@ -32,12 +35,31 @@ struct Shared {
     all_closed: Notify,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Registry {
     draining: bool,
     live: usize,
     next_id: u64,
     wakers: HashMap<u64, Waker>,
+    /// Held sockets, shut down if still open at the drain deadline.
+    sockets: HashMap<u64, Weak<dyn ForceClose>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("draining", &self.draining)
+            .field("live", &self.live)
+            .field("sockets", &self.sockets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A socket the drain can shut down at its deadline, whoever owns it then.
+pub(super) trait ForceClose: Send + Sync {
+    /// Shuts the socket down in both directions: the peer sees it end, and its owner's
+    /// next read or write fails, so the owner lets it go.
+    fn force_close(&self);
 }
 
 impl Shared {
@@ -48,21 +70,49 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Counts one more live connection or socket; its id.
+    fn enter(&self) -> u64 {
+        let mut registry = self.registry();
+        registry.live += 1;
+        registry.next_id += 1;
+        registry.next_id
+    }
+
+    fn leave(&self, id: u64) {
+        let mut registry = self.registry();
+        registry.wakers.remove(&id);
+        registry.sockets.remove(&id);
+        registry.live -= 1;
+        if registry.live == 0 && registry.draining {
+            self.all_closed.notify_waiters();
+        }
+    }
+}
+
 impl Drain {
     /// Counts one more live connection until the returned signal is dropped. The signal
     /// completes when the drain starts; the connection then finishes its in-flight
     /// request and closes.
     pub(super) fn enter(&self) -> Draining {
-        let id = {
-            let mut registry = self.shared.registry();
-            registry.live += 1;
-            registry.next_id += 1;
-            registry.next_id
-        };
         Draining {
             shared: Arc::clone(&self.shared),
-            id,
+            id: self.shared.enter(),
             waker: None,
+        }
+    }
+
+    /// Shuts down every held socket still open: for the drain deadline.
+    pub(super) fn force_close(&self) {
+        let sockets: Vec<_> = self
+            .shared
+            .registry()
+            .sockets
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for socket in sockets {
+            socket.force_close();
         }
     }
 
@@ -118,14 +168,35 @@ impl Future for Draining {
     }
 }
 
+impl Draining {
+    /// Counts `socket` as live, and lets the drain shut it down at its deadline, until
+    /// the returned guard is dropped (with the socket).
+    pub(super) fn hold(&self, socket: Weak<dyn ForceClose>) -> Held {
+        let id = self.shared.enter();
+        self.shared.registry().sockets.insert(id, socket);
+        Held {
+            shared: Arc::clone(&self.shared),
+            id,
+        }
+    }
+}
+
 impl Drop for Draining {
     fn drop(&mut self) {
-        let mut registry = self.shared.registry();
-        registry.wakers.remove(&self.id);
-        registry.live -= 1;
-        if registry.live == 0 && registry.draining {
-            self.shared.all_closed.notify_waiters();
-        }
+        self.shared.leave(self.id);
+    }
+}
+
+/// A socket's share of the drain: counted live until dropped.
+#[derive(Debug)]
+pub(super) struct Held {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.shared.leave(self.id);
     }
 }
 

@@ -16,8 +16,9 @@
 
 use std::{
     io,
+    net::Shutdown,
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard, PoisonError, Weak},
     task::{Context, Poll, ready},
     time::{Duration, Instant},
 };
@@ -25,9 +26,13 @@ use std::{
 use bytes::{Buf, Bytes};
 use hyper::rt::{Read, ReadBufCursor, Sleep, Timer, Write};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use socket2::SockRef;
+use tokio::{net::TcpStream, sync::OwnedSemaphorePermit};
 
-use super::{BATCH_LIMIT, KEEP_BUFFER};
+use super::{
+    BATCH_LIMIT, KEEP_BUFFER,
+    drain::{Draining, ForceClose, Held},
+};
 
 /// hyper's end of the socket.
 pub(super) struct ConnIo<T> {
@@ -40,6 +45,10 @@ pub(super) struct Batch<T> {
 }
 
 struct Socket<T> {
+    /// The connection's slot under `MAX_CONNECTIONS` and its share of the drain, kept
+    /// as long as the socket: past an upgrade, until the upgraded connection closes.
+    _slot: OwnedSemaphorePermit,
+    _held: Held,
     /// Read before hyper took over; handed out before the socket is read again.
     prefix: Bytes,
     inner: TokioIo<TcpStream>,
@@ -55,32 +64,52 @@ struct Socket<T> {
     sent: usize,
 }
 
+/// What a connection's socket keeps while it is open.
+pub(super) struct Keep<'a> {
+    pub(super) slot: OwnedSemaphorePermit,
+    pub(super) draining: &'a Draining,
+}
+
 /// The socket for hyper, and the handle that sends its batched answers. With
 /// `batching` off, writes go straight to the socket and the handle has nothing to send.
-pub(super) fn new<T: Timer>(
+pub(super) fn new<T: Timer + Send + 'static>(
     prefix: Bytes,
     stream: TcpStream,
     timer: T,
     write_timeout: Option<Duration>,
     batching: bool,
+    keep: Keep<'_>,
 ) -> (ConnIo<T>, Batch<T>) {
-    let socket = Arc::new(Mutex::new(Socket {
-        prefix,
-        inner: TokioIo::new(stream),
-        timer,
-        write_timeout,
-        stall: None,
-        stalled: false,
-        batching,
-        pending: Vec::new(),
-        sent: 0,
-    }));
+    let socket = Arc::new_cyclic(|socket: &Weak<Mutex<Socket<T>>>| {
+        Mutex::new(Socket {
+            _slot: keep.slot,
+            _held: keep.draining.hold(socket.clone()),
+            prefix,
+            inner: TokioIo::new(stream),
+            timer,
+            write_timeout,
+            stall: None,
+            stalled: false,
+            batching,
+            pending: Vec::new(),
+            sent: 0,
+        })
+    });
     (
         ConnIo {
             socket: Arc::clone(&socket),
         },
         Batch { socket },
     )
+}
+
+impl<T: Send> ForceClose for Mutex<Socket<T>> {
+    fn force_close(&self) {
+        let socket = lock(self);
+        if let Err(err) = SockRef::from(socket.inner.inner()).shutdown(Shutdown::Both) {
+            tracing::debug!(%err, "cannot shut the socket down");
+        }
+    }
 }
 
 fn lock<T>(socket: &Mutex<Socket<T>>) -> MutexGuard<'_, Socket<T>> {

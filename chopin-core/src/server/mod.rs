@@ -125,10 +125,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains as [`Server::run`] does.
     ///
-    /// When the drain deadline passes, performance mode closes the remaining
-    /// connections with its worker runtimes; standard mode stops waiting and leaves them
-    /// to the caller's runtime, which closes them when it shuts down (for `run` in
-    /// `main`, right after this returns).
+    /// Upgraded connections (WebSockets) are part of the drain. When its deadline
+    /// passes, the sockets still open are shut down, in both modes, and their handlers
+    /// get a second more to let them go; one that still runs is left to its runtime
+    /// (performance mode's workers stop theirs; standard mode's is the caller's).
     ///
     /// # Errors
     ///
