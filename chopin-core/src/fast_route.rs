@@ -372,13 +372,13 @@ impl FastRoute {
 
     /// Appends the whole answer, byte for byte as hyper would write it, to `out`.
     /// `scratch` holds a computed body on its way. A computed route that panics writes
-    /// nothing.
+    /// nothing. With `close`, the answer says `connection: close`.
     pub(crate) fn write_to(
         &self,
         output: &mut Output,
         scratch: &mut Vec<u8>,
         request: &FastRequest<'_>,
-        request_id: Option<&[u8]>,
+        (request_id, close): (Option<&[u8]>, bool),
         date: &[u8],
     ) -> Result<(), Panicked> {
         let head_only = request.method == "HEAD";
@@ -396,6 +396,9 @@ impl FastRoute {
                 }
                 if has_content_length(StatusCode::OK, body.len(), head_only) {
                     out.extend_from_slice(length_line);
+                }
+                if close {
+                    write_header(out, b"connection", b"close");
                 }
                 finish_head(out, date);
                 if !head_only {
@@ -418,6 +421,9 @@ impl FastRoute {
                         b"content-length",
                         length.format(scratch.len()).as_bytes(),
                     );
+                }
+                if close {
+                    write_header(out, b"connection", b"close");
                 }
                 finish_head(out, date);
                 if !head_only

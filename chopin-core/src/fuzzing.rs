@@ -50,7 +50,7 @@ pub fn feed(chunks: &[&[u8]]) -> Fed {
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         fed += chunk.len();
-        let (parsed, _) = lane.answer(&mut buf, &mut buffers, DATE);
+        let (parsed, _) = lane.answer(&mut buf, &mut buffers, DATE, false);
         if !matches!(parsed, Parsed::NeedMore) || buf.len() >= HEAD_LIMIT {
             return Fed {
                 answers: buffers.out.to_vec(),

@@ -14,7 +14,10 @@ use axum::{
 use chopin_core::ServerMode;
 use common::{
     Gate, Running, app, app_with, config_in,
-    raw::{connect, read_responses, read_statuses, statuses_until_close},
+    raw::{
+        connect, parse_responses as parse_answers, read_responses, read_statuses,
+        statuses_until_close,
+    },
     start_app, within,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -393,6 +396,74 @@ async fn an_open_websocket_is_drained_and_closed_at_the_deadline() {
             closed_at <= DRAIN + Duration::from_millis(1500),
             "{mode:?}: the WebSocket was closed after {closed_at:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_pipelining_through_the_drain_gets_whole_answers_then_eof() {
+    const DRAIN: Duration = Duration::from_secs(5);
+    for mode in MODES {
+        let mut server = start(mode, |c| c.shutdown_timeout = DRAIN).await;
+        let (mut reader, mut writer) = connect(&server).await.into_split();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        // Pipelines 256 requests a write until told to stop or the server refuses more.
+        let writing = tokio::spawn(async move {
+            let batch = GET_JSON.repeat(256);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    written = writer.write_all(batch.as_bytes()) => if written.is_err() { break },
+                }
+            }
+            writer
+        });
+        // Reads without pause until the server closes; says when 1,000 answers are in.
+        let (counted, mut answers) = tokio::sync::watch::channel(0);
+        let reading = tokio::spawn(async move {
+            let mut received = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut chunk).await {
+                    Ok(0) => return Ok((received, std::time::Instant::now())),
+                    Ok(n) => received.extend_from_slice(&chunk[..n]),
+                    Err(err) => return Err(err),
+                }
+                // Counted until the drain starts; then only read, as fast as it can.
+                if *counted.borrow() < 1_000 {
+                    counted.send_replace(parse_answers(&received).0.len());
+                }
+            }
+        });
+        within("1,000 answers", answers.wait_for(|n| *n >= 1_000))
+            .await
+            .expect("reader");
+        let started = std::time::Instant::now();
+        server.begin_shutdown().await;
+        let read = within(&format!("{mode:?}: the server to close"), reading)
+            .await
+            .expect("reader task");
+        stop.send_replace(true);
+        drop(writing.await.expect("writer"));
+        let (received, closed) =
+            read.unwrap_or_else(|err| panic!("{mode:?}: the connection was reset: {err}"));
+
+        let (statuses, used) = parse_answers(&received);
+        assert!(
+            statuses.iter().all(|&status| status == 200),
+            "{mode:?}: {statuses:?}"
+        );
+        assert_eq!(
+            used,
+            received.len(),
+            "{mode:?}: a partial answer after {} whole ones",
+            statuses.len()
+        );
+        let closed_after = closed.duration_since(started);
+        assert!(
+            closed_after < DRAIN,
+            "{mode:?}: closed after {closed_after:?}, not before the drain deadline"
+        );
+        server.shutdown().await.expect("shutdown");
     }
 }
 

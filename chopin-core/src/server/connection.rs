@@ -277,7 +277,7 @@ async fn until_drained<C, E, T>(
 {
     let mut graceful_shutdown = Some(graceful_shutdown);
     let mut ended: Option<Result<(), E>> = None;
-    std::future::poll_fn(|cx| {
+    let sent = std::future::poll_fn(|cx| {
         if ended.is_none() {
             if graceful_shutdown.is_some()
                 && Pin::new(&mut draining).poll(cx).is_ready()
@@ -291,17 +291,24 @@ async fn until_drained<C, E, T>(
         }
         match batch.poll_send(cx, ended.is_some()) {
             Poll::Ready(Ok(())) if ended.is_none() => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Ok(())) => Poll::Ready(true),
             Poll::Ready(Err(err)) => {
                 tracing::debug!(%err, "connection error");
-                Poll::Ready(())
+                Poll::Ready(false)
             }
             Poll::Pending => Poll::Pending,
         }
     })
     .await;
-    if let Some(Err(err)) = ended {
-        tracing::debug!(%err, "connection error");
+    match ended {
+        Some(Err(err)) => tracing::debug!(%err, "connection error"),
+        // Ended by the drain, with every answer sent.
+        Some(Ok(())) if graceful_shutdown.is_none() && sent => {
+            if let Some((stream, _kept)) = batch.into_stream() {
+                io::linger(&stream).await;
+            }
+        }
+        _ => {}
     }
 }
 

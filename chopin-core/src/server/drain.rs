@@ -169,6 +169,11 @@ impl Future for Draining {
 }
 
 impl Draining {
+    /// Whether the drain has started; registers no wake-up.
+    pub(super) fn started(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire)
+    }
+
     /// Counts `socket` as live, and lets the drain shut it down at its deadline, until
     /// the returned guard is dropped (with the socket).
     pub(super) fn hold(&self, socket: Weak<dyn ForceClose>) -> Held {

@@ -112,6 +112,47 @@ impl<T: Send> ForceClose for Mutex<Socket<T>> {
     }
 }
 
+/// Ends a connection the drain closes as a careful server does: its answers are
+/// written, it is shut down for writing, and if the client is still sending (it
+/// pipelines), what it sends is read and dropped until it closes its side too, or is
+/// quiet for [`LINGER_QUIET`], for [`LINGER_MAX`] at most. Closing a socket with bytes
+/// unread sends a reset, which can destroy answers the client has not read yet.
+pub(super) async fn linger(stream: &TcpStream) {
+    if let Err(err) = SockRef::from(stream).shutdown(Shutdown::Write) {
+        tracing::debug!(%err, "connection error");
+        return;
+    }
+    // Allocated only here: the task of an idle connection stays small.
+    let mut scratch = vec![0; 4096];
+    let reading = async {
+        // Zero until the client is seen sending: one that is not is not waited for.
+        let mut quiet = Duration::ZERO;
+        loop {
+            match stream.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => quiet = LINGER_QUIET,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    if quiet.is_zero() {
+                        return;
+                    }
+                    match tokio::time::timeout(quiet, stream.readable()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => return,
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_MAX, reading).await;
+}
+
+/// How long a lingering connection waits for more bytes from its client.
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+
+/// How long a connection lingers at most.
+const LINGER_MAX: Duration = Duration::from_secs(5);
+
 fn lock<T>(socket: &Mutex<Socket<T>>) -> MutexGuard<'_, Socket<T>> {
     // Every update leaves the socket consistent; a panic elsewhere changes nothing here.
     socket.lock().unwrap_or_else(PoisonError::into_inner)
@@ -195,6 +236,16 @@ impl<T: Timer> Socket<T> {
 }
 
 impl<T: Timer> Batch<T> {
+    /// The socket, once hyper has let go of it (no upgraded connection holds it), with
+    /// what it keeps while open: its slot under the cap and its place in the drain.
+    pub(super) fn into_stream(self) -> Option<(TcpStream, impl Sized)> {
+        let socket = Arc::try_unwrap(self.socket)
+            .ok()?
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        Some((socket.inner.into_inner(), (socket._slot, socket._held)))
+    }
+
     /// Sends what hyper wrote; with `last`, hyper is done with the connection and later
     /// writes (an upgraded connection's) go straight to the socket.
     pub(super) fn poll_send(&self, cx: &mut Context<'_>, last: bool) -> Poll<io::Result<()>> {
