@@ -179,6 +179,59 @@ async fn slow_heads_and_idle_connections_are_closed_in_both_modes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_sent_a_byte_at_a_time_has_one_budget_across_a_handoff() {
+    const SETTING: Duration = Duration::from_secs(2);
+    // A head that the connection's first stage (telling HTTP/1 from HTTP/2's preface,
+    // "PRI * HTTP/2.0") reads for eleven bytes before another stage takes it over.
+    const HEAD: &[u8] = b"PRI * HTTP/1.1\r\nHost: localhost\r\nX-Slow: yes\r\nX-More: yes\r\n";
+    const PACE: Duration = Duration::from_millis(150);
+    // The timer's granularity: tokio's in standard mode, a second in performance mode.
+    let paths = [
+        (ServerMode::Standard, true, Duration::ZERO),
+        (ServerMode::Performance, true, Duration::from_secs(1)),
+        (ServerMode::Performance, false, Duration::from_secs(1)),
+    ];
+    for (mode, fast_lane, granularity) in paths {
+        let label = format!("{mode:?}, fast lane {fast_lane}");
+        let server = start(mode, |c| {
+            c.header_read_timeout = Some(SETTING);
+            c.fast_lane = fast_lane;
+        })
+        .await;
+        let stream = connect(&server).await;
+        let started = std::time::Instant::now();
+        let (mut reader, mut writer) = stream.into_split();
+        let sending = tokio::spawn(async move {
+            let mut pace = tokio::time::interval(PACE);
+            for byte in HEAD {
+                pace.tick().await;
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+            }
+            writer
+        });
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(LIMIT, reader.read_to_end(&mut rest))
+            .await
+            .expect("the server closes the connection");
+        let closed = started.elapsed();
+        println!("{label}: closed after {closed:?}");
+        drop(sending.await.expect("sender"));
+        assert!(
+            closed >= SETTING - Duration::from_millis(50),
+            "{label}: closed after {closed:?}, before the {SETTING:?} budget"
+        );
+        let bound = SETTING + granularity + Duration::from_millis(400);
+        assert!(
+            closed <= bound,
+            "{label}: closed after {closed:?}, past the budget plus the timer's granularity ({bound:?})"
+        );
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_connection_cap_waits_without_harming_served_connections() {
     for mode in MODES {
         let server = start(mode, |c| c.max_connections = 1).await;

@@ -3,7 +3,13 @@
 //! settings (head limit, timeouts, upgrades) until the connection ends or the server
 //! drains.
 
-use std::{io as std_io, pin::Pin, sync::Arc, task::Poll, time::Duration};
+use std::{
+    io as std_io,
+    pin::Pin,
+    sync::Arc,
+    task::Poll,
+    time::{Duration, Instant},
+};
 
 use bytes::BytesMut;
 use hyper::{
@@ -23,6 +29,7 @@ use super::{
     h2_idle::{IdleTimeout, Streams},
     io::{self, Batch},
     service::{AppService, ChopinService},
+    timer::FirstDeadline,
 };
 use crate::{config::Config, fast_route::FastRoutes};
 
@@ -120,6 +127,7 @@ where
         mut draining: Draining,
         slot: OwnedSemaphorePermit,
     ) {
+        let started = Instant::now();
         let sniffed = tokio::select! {
             biased;
             () = &mut draining => return,
@@ -159,20 +167,27 @@ where
             })
             .await;
         } else {
-            let prefix = match &self.fast_lane {
+            // The first head's budget runs from the connection's start, whichever stage
+            // reads it: the fast lane counts from there, and so does hyper's timeout
+            // for a head the sniff began.
+            let (prefix, http1) = match &self.fast_lane {
                 Some(lane) => match lane
-                    .serve(prefix, &stream, &self.timer, &mut draining)
+                    .serve(prefix, &stream, &self.timer, &mut draining, started)
                     .await
                 {
-                    Outcome::Handoff(rest) => rest,
+                    Outcome::Handoff(rest) => (rest, None),
                     Outcome::HandoffAfterPanic(rest) => {
                         service = service.after_panic();
-                        rest
+                        (rest, None)
                     }
                     Outcome::Closed => return,
                 },
-                None => prefix.freeze(),
+                None => {
+                    let http1 = self.first_head_budget(&prefix, started);
+                    (prefix.freeze(), http1)
+                }
             };
+            let http1 = http1.as_ref().unwrap_or(&self.http1);
             let keep = io::Keep {
                 slot,
                 draining: &draining,
@@ -186,7 +201,7 @@ where
                 keep,
             );
             // Boxed, as in `IdleTimeout`: the task of a fast-lane connection stays small.
-            let connection = Box::pin(self.http1.serve_connection(io, service).with_upgrades());
+            let connection = Box::pin(http1.serve_connection(io, service).with_upgrades());
             until_drained(connection, draining, batch, |c| {
                 c.get_mut().as_mut().graceful_shutdown();
             })
@@ -194,9 +209,24 @@ where
         }
     }
 
+    /// hyper's settings for a connection whose first head the sniff began but did not
+    /// read whole: hyper would give that head the whole header-read timeout again, so
+    /// its first timeout ends where the connection's budget does. `None` (the shared
+    /// settings) for a whole first head, the common case, which costs nothing more.
+    fn first_head_budget(&self, prefix: &[u8], started: Instant) -> Option<http1::Builder> {
+        let limit = self.header_read_timeout?;
+        // Most first reads end with their head; only others are searched.
+        if prefix.ends_with(b"\r\n\r\n") || prefix.windows(4).any(|w| w == b"\r\n\r\n") {
+            return None;
+        }
+        let mut http1 = self.http1.clone();
+        http1.timer(FirstDeadline::new(self.timer.clone(), started + limit));
+        Some(http1)
+    }
+
     /// Reads until the first bytes tell HTTP/2's preface from anything else, within the
-    /// header-read timeout (hyper's own timeout starts only after this). `None` when the
-    /// client closed first.
+    /// header-read timeout, which the stage after this one continues rather than
+    /// restarts. `None` when the client closed first.
     async fn sniff(&self, stream: &mut TcpStream) -> std_io::Result<Option<(BytesMut, bool)>> {
         let read = async {
             // One page: most first requests fit; hyper reads the rest of larger ones.

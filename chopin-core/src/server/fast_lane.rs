@@ -138,19 +138,22 @@ impl FastLane {
         }
     }
 
-    /// Serves `stream`, whose first bytes are `buf`, until the connection ends or a
-    /// request needs hyper.
+    /// Serves `stream`, whose first bytes are `buf` and which was accepted at
+    /// `started`, until the connection ends or a request needs hyper.
     pub(super) async fn serve<T: Timer>(
         &self,
         mut buf: BytesMut,
         stream: &TcpStream,
         timer: &T,
         draining: &mut Draining,
+        started: Instant,
     ) -> Outcome {
         let mut buffers = Buffers::default();
         let mut sleep: Option<Pin<Box<dyn Sleep>>> = None;
-        // When the connection started waiting for the request at the front of `buf`.
-        let mut waiting_since = Instant::now();
+        // When the connection started waiting for the request at the front of `buf`:
+        // for the first, when the connection started, so the bytes read before this
+        // loop count against the same header-read budget.
+        let mut waiting_since = started;
         loop {
             let closing = draining.started();
             let (parsed, answered) =

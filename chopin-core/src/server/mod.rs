@@ -11,7 +11,8 @@
 //! - [`performance`]: per-core threads, runtimes and listeners, and their supervision.
 //! - [`drain`]: asking connections to close at shutdown, and waiting for them.
 //! - [`service`]: the request path of both modes, fast routes then the router.
-//! - [`timer`]: the coarse per-thread timer behind performance mode's timeouts.
+//! - [`timer`]: the coarse per-thread timer behind performance mode's timeouts, and
+//!   the first-head deadline that keeps one header-read budget across stages.
 //! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
 
 mod bind;

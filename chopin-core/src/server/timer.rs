@@ -16,6 +16,7 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
+    sync::atomic::{AtomicBool, Ordering},
     task::{Context, Poll, Waker},
     thread::{self, ThreadId},
     time::{Duration, Instant},
@@ -133,6 +134,48 @@ impl hyper::rt::Timer for CoarseTimer {
             }
             None => *sleep = self.sleep_until(new_deadline),
         }
+    }
+}
+
+/// A timer whose first sleep ends no later than `first`: hyper arms its header-read
+/// timeout with its first sleep on a connection, which would give a first head that an
+/// earlier stage began reading the whole timeout again.
+#[derive(Debug)]
+pub(super) struct FirstDeadline<T> {
+    timer: T,
+    first: Instant,
+    used: AtomicBool,
+}
+
+impl<T> FirstDeadline<T> {
+    pub(super) fn new(timer: T, first: Instant) -> Self {
+        Self {
+            timer,
+            first,
+            used: AtomicBool::new(false),
+        }
+    }
+
+    fn deadline(&self, deadline: Instant) -> Instant {
+        if self.used.swap(true, Ordering::Relaxed) {
+            deadline
+        } else {
+            deadline.min(self.first)
+        }
+    }
+}
+
+impl<T: hyper::rt::Timer> hyper::rt::Timer for FirstDeadline<T> {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.timer.sleep_until(self.deadline(deadline))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        self.timer.reset(sleep, self.deadline(new_deadline));
     }
 }
 
