@@ -537,10 +537,12 @@ pub(crate) struct Output {
 
 impl Output {
     /// Bytes waiting to be written.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.bytes.len() + self.shared_len
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -563,12 +565,14 @@ impl Output {
     }
 
     /// Gives a released output room for `capacity` bytes.
+    #[inline]
     pub(crate) fn prepare(&mut self, capacity: usize) {
         if self.bytes.capacity() == 0 {
             self.bytes.reserve(capacity);
         }
     }
 
+    #[inline]
     fn push_body(&mut self, body: &Bytes) {
         if body.len() >= SHARED_BODY {
             self.shared.push((self.bytes.len(), body.clone()));
@@ -579,6 +583,7 @@ impl Output {
     }
 
     /// The whole output when it is one buffer: no shared body waits.
+    #[inline]
     pub(crate) fn contiguous(&self) -> Option<&[u8]> {
         self.shared.is_empty().then_some(self.bytes.as_slice())
     }
@@ -638,6 +643,7 @@ impl FastRoutes {
         self.cors
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }
