@@ -28,7 +28,7 @@ mod signal;
 mod standard;
 mod timer;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, pin::Pin};
 
 use hyper_util::rt::TokioTimer;
 use tokio::sync::Semaphore;
@@ -63,6 +63,18 @@ pub struct Server {
     routes: Routes,
     fast_routes: FastRoutes,
     config: Config,
+    /// SIGINT/SIGTERM, listened for from `bind` on: a signal that arrives between
+    /// `bind` and `run` (while the caller prints its banner, say) drains the server
+    /// instead of killing the process with the signal.
+    signal: Signal,
+}
+
+struct Signal(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+impl std::fmt::Debug for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signal")
+    }
 }
 
 #[derive(Debug)]
@@ -101,6 +113,7 @@ impl Server {
             routes,
             fast_routes,
             config,
+            signal: Signal(Box::pin(signal::shutdown_signal())),
         })
     }
 
@@ -121,10 +134,13 @@ impl Server {
     ///
     /// If serving fails in a way the server cannot recover from.
     pub async fn run(self) -> Result<(), Error> {
-        self.serve(signal::shutdown_signal()).await
+        self.serve(std::future::pending()).await
     }
 
-    /// Serves until `shutdown` completes, then drains as [`Server::run`] does.
+    /// Serves until `shutdown` completes, or SIGINT or SIGTERM arrives, then drains as
+    /// [`Server::run`] does. The signals are listened for from `bind` on: one that
+    /// arrives between `bind` and serving drains the server instead of killing the
+    /// process.
     ///
     /// Upgraded connections (WebSockets) are part of the drain. When its deadline
     /// passes, the sockets still open are shut down, in both modes, and their handlers
@@ -138,6 +154,13 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let signal = self.signal.0;
+        let shutdown = async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = signal => {}
+            }
+        };
         let drain = self.config.shutdown_timeout;
         let answers = middleware::FixedAnswers::new(&self.config);
         // `ChopinService` checks `Host` before the fast routes.
