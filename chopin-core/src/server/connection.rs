@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use hyper::{
     rt::Timer,
     server::conn::{http1, http2},
@@ -142,18 +142,8 @@ where
             }
         };
         if is_h2 {
-            let keep = io::Keep {
-                slot,
-                draining: &draining,
-            };
-            let (io, batch) = io::new(
-                prefix.freeze(),
-                stream,
-                self.timer.clone(),
-                self.write_timeout,
-                false,
-                keep,
-            );
+            // h2 batches its own writes.
+            let (io, batch) = self.io(prefix.freeze(), stream, false, slot, &draining);
             let streams = Streams::new();
             let connection = IdleTimeout::new(
                 self.http2.serve_connection(io, streams.count(service)),
@@ -188,18 +178,7 @@ where
                 }
             };
             let http1 = http1.as_ref().unwrap_or(&self.http1);
-            let keep = io::Keep {
-                slot,
-                draining: &draining,
-            };
-            let (io, batch) = io::new(
-                prefix,
-                stream,
-                self.timer.clone(),
-                self.write_timeout,
-                true,
-                keep,
-            );
+            let (io, batch) = self.io(prefix, stream, true, slot, &draining);
             // Boxed, as in `IdleTimeout`: the task of a fast-lane connection stays small.
             let connection = Box::pin(http1.serve_connection(io, service).with_upgrades());
             until_drained(connection, draining, batch, |c| {
@@ -207,6 +186,21 @@ where
             })
             .await;
         }
+    }
+
+    /// The socket as hyper sees it, holding the connection's slot and its place in the
+    /// drain for as long as it is open.
+    fn io(
+        &self,
+        prefix: Bytes,
+        stream: TcpStream,
+        batching: bool,
+        slot: OwnedSemaphorePermit,
+        draining: &Draining,
+    ) -> (io::ConnIo<T>, Batch<T>) {
+        let keep = io::Keep { slot, draining };
+        let timer = self.timer.clone();
+        io::new(prefix, stream, timer, self.write_timeout, batching, keep)
     }
 
     /// hyper's settings for a connection whose first head the sniff began but did not

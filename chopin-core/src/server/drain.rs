@@ -68,9 +68,7 @@ impl Shared {
         // single assignment or map operation.
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl Shared {
     /// Counts one more live connection or socket; its id.
     fn enter(&self) -> u64 {
         let mut registry = self.registry();
