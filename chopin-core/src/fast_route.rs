@@ -604,15 +604,6 @@ impl Output {
         }
         slices
     }
-
-    /// The whole output in one buffer (for the fuzz target).
-    #[cfg(feature = "fuzzing")]
-    pub(crate) fn to_vec(&self) -> Vec<u8> {
-        self.slices()
-            .iter()
-            .flat_map(|s| s.iter().copied())
-            .collect()
-    }
 }
 
 /// The fast routes of an application, sorted by path for lookup without allocation.

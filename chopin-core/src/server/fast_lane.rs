@@ -159,6 +159,8 @@ impl FastLane {
             let (parsed, answered) =
                 date::with(|date| self.answer(&mut buf, &mut buffers, date, closing));
             if !buffers.out.is_empty() {
+                #[cfg(feature = "fuzzing")]
+                crate::fuzzing::pending_output(buffers.out.len());
                 if let Err(err) = self
                     .write_all(stream, &buffers.out, timer, &mut sleep)
                     .await

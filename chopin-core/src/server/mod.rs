@@ -19,7 +19,9 @@ mod bind;
 mod connection;
 mod date;
 mod drain;
-pub(crate) mod fast_lane;
+mod fast_lane;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod h2_idle;
 mod io;
 mod performance;
