@@ -117,6 +117,58 @@ async fn answers_before_a_malformed_request_are_written_and_it_gets_its_4xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_before_a_malformed_request_survive_bytes_sent_after_it() {
+    // A client with a small receive window that reads slowly: when the server closes
+    // after the 400, large answers are still queued in its socket, and bytes it never
+    // read (more than hyper reads ahead) would turn that close into a reset that throws
+    // them away.
+    let pipeline = format!(
+        "{}GE\\ / HTTP/1.1\r\n\r\n",
+        "GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(8)
+    );
+    for mode in MODES {
+        let server = start(mode, |_| {}).await;
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("small receive buffer");
+        let mut stream = tokio::time::timeout(LIMIT, socket.connect(server.addr))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        stream.write_all(pipeline.as_bytes()).await.expect("write");
+        // The first answer is on its way: the server is past reading the pipeline.
+        let mut received = vec![0u8; 1024];
+        tokio::time::timeout(LIMIT, stream.read_exact(&mut received))
+            .await
+            .expect("answers in time")
+            .expect("read");
+        stream.write_all(&[b'X'; 64 * 1024]).await.expect("write");
+        let mut pace = tokio::time::interval(Duration::from_millis(1));
+        let mut chunk = vec![0u8; 16 * 1024];
+        let ended = tokio::time::timeout(LIMIT, async {
+            loop {
+                pace.tick().await;
+                match stream.read(&mut chunk).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => received.extend_from_slice(&chunk[..n]),
+                    Err(err) => return Err(err),
+                }
+            }
+        })
+        .await
+        .expect("the server closes");
+        let (statuses, _) = parse_answers(&received);
+        assert_eq!(
+            (statuses, ended.map_err(|e| e.kind())),
+            ([[200; 8].as_slice(), &[400]].concat(), Ok(())),
+            "{mode:?}: every answer, then the 400, then EOF"
+        );
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_is_sent_without_waiting_for_the_next_pipelined_request() {
     for mode in MODES {
         // A header-read timeout far beyond LIMIT: only sending at once can pass.

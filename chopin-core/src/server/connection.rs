@@ -324,15 +324,16 @@ async fn until_drained<C, E, T>(
         }
     })
     .await;
-    match ended {
-        Some(Err(err)) => tracing::debug!(%err, "connection error"),
-        // Ended by the drain, with every answer sent.
-        Some(Ok(())) if graceful_shutdown.is_none() && sent => {
-            if let Some((stream, _kept)) = batch.into_stream() {
-                io::linger(&stream).await;
-            }
-        }
-        _ => {}
+    if let Some(Err(err)) = &ended {
+        tracing::debug!(%err, "connection error");
+    }
+    // Lets go of hyper's end of the socket.
+    drop(connection);
+    // However hyper ended it (a 4xx it closes after, `connection: close`, the drain),
+    // the client may have sent more than hyper read. Not for an upgraded connection,
+    // which still owns the socket.
+    if sent && let Some((stream, _kept)) = batch.into_stream() {
+        io::linger(&stream).await;
     }
 }
 

@@ -112,11 +112,14 @@ impl<T: Send> ForceClose for Mutex<Socket<T>> {
     }
 }
 
-/// Ends a connection the drain closes as a careful server does: its answers are
-/// written, it is shut down for writing, and if the client is still sending (it
-/// pipelines), what it sends is read and dropped until it closes its side too, or is
-/// quiet for [`LINGER_QUIET`], for [`LINGER_MAX`] at most. Closing a socket with bytes
-/// unread sends a reset, which can destroy answers the client has not read yet.
+/// Ends a connection the server closes (after an error it answered, `connection:
+/// close`, or the drain) as a careful server does, a lingering close: its answers are
+/// written, it is shut down for writing, and what the client still sends (it may not
+/// know yet, and pipeline on) is read and dropped until it closes its side too, or
+/// sends nothing for [`LINGER_QUIET`], for [`LINGER_MAX`] at most. Closing a socket with
+/// bytes unread, or before bytes already on their way arrive, sends a reset, which
+/// throws away answers still queued in it and can make the client's stack drop answers
+/// it has received but not read.
 pub(super) async fn linger(stream: &TcpStream) {
     if let Err(err) = SockRef::from(stream).shutdown(Shutdown::Write) {
         tracing::debug!(%err, "connection error");
@@ -125,17 +128,12 @@ pub(super) async fn linger(stream: &TcpStream) {
     // Allocated only here: the task of an idle connection stays small.
     let mut scratch = vec![0; 4096];
     let reading = async {
-        // Zero until the client is seen sending: one that is not is not waited for.
-        let mut quiet = Duration::ZERO;
         loop {
             match stream.try_read(&mut scratch) {
                 Ok(0) => return,
-                Ok(_) => quiet = LINGER_QUIET,
+                Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if quiet.is_zero() {
-                        return;
-                    }
-                    match tokio::time::timeout(quiet, stream.readable()).await {
+                    match tokio::time::timeout(LINGER_QUIET, stream.readable()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) | Err(_) => return,
                     }
