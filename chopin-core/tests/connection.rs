@@ -333,6 +333,9 @@ async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
         let server = start(mode, |c| {
             c.max_connections = 1;
             c.write_timeout = Some(Duration::from_secs(1));
+            // One listener: the stuck client, which connects first, is accepted first
+            // and takes the one slot (with two, the next client could take it first).
+            c.workers = 1;
         })
         .await;
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");

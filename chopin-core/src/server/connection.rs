@@ -332,7 +332,7 @@ async fn until_drained<C, E, T>(
     // However hyper ended it (a 4xx it closes after, `connection: close`, the drain),
     // the client may have sent more than hyper read. Not for an upgraded connection,
     // which still owns the socket.
-    if sent && let Some((stream, _kept)) = batch.into_stream() {
+    if sent && let Some((stream, _kept)) = batch.into_lingering() {
         io::linger(&stream).await;
     }
 }

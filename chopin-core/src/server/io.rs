@@ -62,6 +62,9 @@ struct Socket<T> {
     batching: bool,
     pending: Vec<u8>,
     sent: usize,
+    /// A write failed or timed out: nothing more can reach the client, so the socket
+    /// is closed without lingering.
+    write_failed: bool,
 }
 
 /// What a connection's socket keeps while it is open.
@@ -93,6 +96,7 @@ pub(super) fn new<T: Timer + Send + 'static>(
             batching,
             pending: Vec::new(),
             sent: 0,
+            write_failed: false,
         })
     });
     (
@@ -131,7 +135,9 @@ pub(super) async fn linger(stream: &TcpStream) {
         loop {
             match stream.try_read(&mut scratch) {
                 Ok(0) => return,
-                Ok(_) => {}
+                // A client that keeps sending never lets the read fail: yield once
+                // this task's turn is used up, so the deadline and other tasks run.
+                Ok(_) => tokio::task::consume_budget().await,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     match tokio::time::timeout(LINGER_QUIET, stream.readable()).await {
                         Ok(Ok(())) => {}
@@ -188,16 +194,20 @@ impl<T: Timer> Socket<T> {
         polled: Poll<io::Result<R>>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<R>> {
-        match polled {
+        let polled = match polled {
             Poll::Ready(result) => {
                 self.stalled = false;
                 Poll::Ready(result)
             }
-            Poll::Pending => {
-                ready!(self.poll_stall(cx))?;
-                Poll::Pending
-            }
+            Poll::Pending => match self.poll_stall(cx) {
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                _ => Poll::Pending,
+            },
+        };
+        if let Poll::Ready(Err(_)) = polled {
+            self.write_failed = true;
         }
+        polled
     }
 
     /// Writes out every held byte.
@@ -234,13 +244,17 @@ impl<T: Timer> Socket<T> {
 }
 
 impl<T: Timer> Batch<T> {
-    /// The socket, once hyper has let go of it (no upgraded connection holds it), with
-    /// what it keeps while open: its slot under the cap and its place in the drain.
-    pub(super) fn into_stream(self) -> Option<(TcpStream, impl Sized)> {
+    /// The socket to close lingering, once hyper has let go of it (no upgraded
+    /// connection holds it) and if answers can still reach the client (no write failed),
+    /// with what it keeps while open: its slot under the cap and its place in the drain.
+    pub(super) fn into_lingering(self) -> Option<(TcpStream, impl Sized)> {
         let socket = Arc::try_unwrap(self.socket)
             .ok()?
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
+        if socket.write_failed {
+            return None;
+        }
         Some((socket.inner.into_inner(), (socket._slot, socket._held)))
     }
 
