@@ -241,22 +241,6 @@ impl FastLane {
         date: &[u8],
         closing: bool,
     ) -> (Parsed, bool) {
-        // Two copies of the loop: the one that runs per pipelined request carries no
-        // test for the drain.
-        if closing {
-            self.answer_while::<true>(buf, buffers, date)
-        } else {
-            self.answer_while::<false>(buf, buffers, date)
-        }
-    }
-
-    fn answer_while<const CLOSING: bool>(
-        &self,
-        buf: &mut BytesMut,
-        buffers: &mut Buffers,
-        date: &[u8],
-    ) -> (Parsed, bool) {
-        let closing = CLOSING;
         buffers.out.prepare(WRITE_BUFFER);
         let mut consumed = 0;
         let parsed = {
