@@ -370,16 +370,16 @@ impl FastRoute {
         }
     }
 
-    /// Appends the whole answer, byte for byte as hyper would write it, to `out`.
-    /// `scratch` holds a computed body on its way. A computed route that panics writes
-    /// nothing. With `close`, the answer says `connection: close`.
+    /// Appends the whole answer, byte for byte as hyper would write it, to `output`;
+    /// `head_end` is the `date` line and the blank line that end every head. `scratch`
+    /// holds a computed body on its way. A computed route that panics writes nothing.
     pub(crate) fn write_to(
         &self,
         output: &mut Output,
         scratch: &mut Vec<u8>,
         request: &FastRequest<'_>,
-        (request_id, close): (Option<&[u8]>, bool),
-        date: &[u8],
+        request_id: Option<&[u8]>,
+        head_end: &[u8],
     ) -> Result<(), Panicked> {
         let head_only = request.method == "HEAD";
         let out = &mut output.bytes;
@@ -397,10 +397,7 @@ impl FastRoute {
                 if has_content_length(StatusCode::OK, body.len(), head_only) {
                     out.extend_from_slice(length_line);
                 }
-                if close {
-                    write_header(out, b"connection", b"close");
-                }
-                finish_head(out, date);
+                out.extend_from_slice(head_end);
                 if !head_only {
                     output.push_body(body);
                 }
@@ -408,9 +405,14 @@ impl FastRoute {
             Answer::Computed(handler) => {
                 scratch.clear();
                 let (status, content_type) = self.compute(handler.as_ref(), request, scratch)?;
-                write_status_line(out, status);
-                write_header(out, b"content-type", content_type.as_bytes());
-                write_header(out, b"server", SERVER.as_bytes());
+                if status == StatusCode::OK && content_type.as_bytes() == b"application/json" {
+                    // Most computed answers: one copy instead of three lines' worth.
+                    out.extend_from_slice(JSON_OK_HEAD);
+                } else {
+                    write_status_line(out, status);
+                    write_header(out, b"content-type", content_type.as_bytes());
+                    write_header(out, b"server", SERVER.as_bytes());
+                }
                 if let Some(id) = request_id {
                     write_header(out, b"x-request-id", id);
                 }
@@ -422,10 +424,7 @@ impl FastRoute {
                         length.format(scratch.len()).as_bytes(),
                     );
                 }
-                if close {
-                    write_header(out, b"connection", b"close");
-                }
-                finish_head(out, date);
+                out.extend_from_slice(head_end);
                 if !head_only
                     && !matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED)
                 {
@@ -514,11 +513,13 @@ fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn finish_head(out: &mut Vec<u8>, date: &[u8]) {
-    out.extend_from_slice(b"date: ");
-    out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\n\r\n");
-}
+/// The status line and first headers of a `200` JSON answer, as [`write_status_line`]
+/// and [`write_header`] write them.
+const JSON_OK_HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nserver: chopin\r\n";
+
+/// Where the `date` line starts, after the line before it.
+const DATE_LINE: &[u8] = b"\r\ndate: ";
 
 /// Static bodies of at least this many bytes are sent from the route's shared `Bytes`;
 /// smaller ones are copied beside their head, which costs less than one more slice per
@@ -549,6 +550,7 @@ impl Output {
 
     /// Forgets what was written; keeps the buffer unless a large answer grew it past
     /// `keep` bytes.
+    #[inline]
     pub(crate) fn clear(&mut self, keep: usize) {
         if self.bytes.capacity() > keep {
             self.bytes = Vec::new();
@@ -559,9 +561,42 @@ impl Output {
         self.shared_len = 0;
     }
 
-    /// Frees every buffer, for an idle connection.
+    /// Frees every buffer of an output already cleared, for an idle connection.
+    #[inline]
     pub(crate) fn release(&mut self) {
-        *self = Self::default();
+        debug_assert!(self.is_empty(), "released before it was written");
+        self.bytes = Vec::new();
+        // Only a connection that was sent a shared body has this one.
+        if self.shared.capacity() != 0 {
+            self.shared = Vec::new();
+        }
+    }
+
+    /// Where the next answer starts, for [`Output::close_last`].
+    #[inline]
+    pub(crate) fn mark(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Marks the last answer, which starts at `start` (its [`Output::mark`]), `connection: close`, as hyper
+    /// marks the answer in flight when the server drains: the header goes before the
+    /// `date` line, as hyper writes it.
+    pub(crate) fn close_last(&mut self, start: usize) {
+        const CLOSE: &[u8] = b"connection: close\r\n";
+        // Header values hold no line break, so the first one found is the head's.
+        let Some(at) = self.bytes[start..]
+            .windows(DATE_LINE.len())
+            .position(|line| line == DATE_LINE)
+        else {
+            return;
+        };
+        let at = start + at + 2;
+        self.bytes.splice(at..at, CLOSE.iter().copied());
+        for (body_at, _) in &mut self.shared {
+            if *body_at >= at {
+                *body_at += CLOSE.len();
+            }
+        }
     }
 
     /// Gives a released output room for `capacity` bytes.
@@ -650,5 +685,44 @@ impl FastRoutes {
             return None;
         }
         Some(self.get(request.uri().path().as_bytes())?.respond(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(output: &Output) -> String {
+        let bytes: Vec<u8> = output.slices().iter().flat_map(|s| s.to_vec()).collect();
+        String::from_utf8(bytes).expect("ASCII")
+    }
+
+    #[test]
+    fn the_last_answer_is_marked_close_before_its_date_line_and_its_shared_body_follows() {
+        let small = FastRoute::text("/small", "date: not a header");
+        let large = FastRoute::text("/large", "x".repeat(SHARED_BODY));
+        let request = FastRequest::parsed("GET", "/", None, &[]);
+        let (mut output, mut scratch) = (Output::default(), Vec::new());
+        let head_end = b"date: D\r\n\r\n";
+        for route in [&small, &large] {
+            let start = output.mark();
+            route
+                .write_to(&mut output, &mut scratch, &request, Some(b"id"), head_end)
+                .expect("no panic");
+            if route.path == "/large" {
+                output.close_last(start);
+            }
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\n\
+                    server: chopin\r\nx-request-id: id\r\n";
+        assert_eq!(
+            whole(&output),
+            format!(
+                "{head}content-length: 18\r\ndate: D\r\n\r\ndate: not a header\
+                 {head}content-length: 1024\r\nconnection: close\r\ndate: D\r\n\r\n{}",
+                "x".repeat(SHARED_BODY)
+            )
+        );
+        assert_eq!(output.len(), whole(&output).len());
     }
 }

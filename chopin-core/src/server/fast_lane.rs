@@ -63,6 +63,7 @@ pub(crate) struct Buffers {
 
 impl Buffers {
     /// Frees what an idle connection does not need (the host is a few bytes).
+    #[inline]
     fn release(&mut self) {
         self.out.release();
         self.body = Vec::new();
@@ -70,6 +71,7 @@ impl Buffers {
 
     /// Forgets written answers; a buffer a large answer grew is freed, not kept for
     /// the life of the connection.
+    #[inline]
     fn written(&mut self) {
         self.out.clear(KEEP_BUFFER);
         if self.body.capacity() > KEEP_BUFFER {
@@ -157,7 +159,7 @@ impl FastLane {
         loop {
             let closing = draining.started();
             let (parsed, answered) =
-                date::with(|date| self.answer(&mut buf, &mut buffers, date, closing));
+                date::with(|head_end| self.answer(&mut buf, &mut buffers, head_end, closing));
             if !buffers.out.is_empty() {
                 #[cfg(feature = "fuzzing")]
                 crate::fuzzing::pending_output(buffers.out.len());
@@ -231,17 +233,24 @@ impl FastLane {
     }
 
     /// Answers the complete requests at the front of `buf` that the fast lane owns,
-    /// consuming them; says whether any was answered. With `closing` (the server
-    /// drains), it answers at most one, with `connection: close`, as hyper answers the
-    /// request in flight when it drains.
+    /// consuming them; says whether any was answered. `head_end` ends every head (the
+    /// `date` line). With `closing` (the server drains), it answers at most one, with
+    /// `connection: close`, as hyper answers the request in flight when it drains.
     pub(crate) fn answer(
         &self,
         buf: &mut BytesMut,
         buffers: &mut Buffers,
-        date: &[u8],
+        head_end: &[u8],
         closing: bool,
     ) -> (Parsed, bool) {
         buffers.out.prepare(WRITE_BUFFER);
+        let start = buffers.out.mark();
+        // Draining, the first answer fills the batch: one bound test stops both.
+        let limit = if closing {
+            buffers.out.len() + 1
+        } else {
+            BATCH_LIMIT
+        };
         let mut consumed = 0;
         let parsed = {
             loop {
@@ -249,7 +258,7 @@ impl FastLane {
                 if rest.is_empty() {
                     break Parsed::NeedMore;
                 }
-                if buffers.out.len() >= BATCH_LIMIT {
+                if buffers.out.len() >= limit {
                     break Parsed::Full;
                 }
                 // Left uninitialised, as hyper does: zeroing 32 headers per request cost
@@ -270,15 +279,12 @@ impl FastLane {
                         let Buffers { out, body, .. } = buffers;
                         if owned
                             .route
-                            .write_to(out, body, &fast, (owned.id, closing), date)
+                            .write_to(out, body, &fast, owned.id, head_end)
                             .is_err()
                         {
                             break Parsed::Panicked;
                         }
                         consumed += len;
-                        if closing {
-                            break Parsed::Closing;
-                        }
                     }
                     Ok(httparse::Status::Partial) => break Parsed::NeedMore,
                     Ok(httparse::Status::Complete(_)) | Err(_) => break Parsed::Handoff,
@@ -287,8 +293,15 @@ impl FastLane {
         };
         buf.advance(consumed);
         let parsed = match parsed {
-            // Not answered while draining: hyper would not read it either.
-            Parsed::NeedMore | Parsed::Handoff if closing => Parsed::Closing,
+            Parsed::Panicked => Parsed::Panicked,
+            // Anything after the one answer is not answered while draining: hyper would
+            // not read it either.
+            _ if closing => {
+                if consumed > 0 {
+                    buffers.out.close_last(start);
+                }
+                Parsed::Closing
+            }
             parsed => parsed,
         };
         (parsed, consumed > 0)
