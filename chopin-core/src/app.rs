@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 
-use axum::{Router, extract::Request, response::IntoResponse};
+use axum::{Router, extract::Request, handler::Handler, response::IntoResponse};
 use sqlx::migrate::Migrator;
 use tower::{Layer, Service};
 use utoipa::openapi::OpenApi;
@@ -53,6 +53,8 @@ pub struct App {
     routes: Router,
     document: OpenApi,
     fast_routes: Vec<FastRoute>,
+    /// Whether [`App::fallback`] replaced Chopin's welcome page and JSON 404.
+    own_fallback: bool,
     /// Your layers, innermost first, each applied once around the whole router.
     layers: Vec<Box<dyn FnOnce(Routes) -> Routes + Send>>,
 }
@@ -64,6 +66,7 @@ impl std::fmt::Debug for App {
             .field("state", &self.state)
             .field("routes", &self.routes)
             .field("fast_routes", &self.fast_routes)
+            .field("own_fallback", &self.own_fallback)
             .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
@@ -93,31 +96,24 @@ impl App {
     /// If the configuration breaks a rule its variables are held to (see
     /// [`Config::validate`]), if the database cannot be opened (the message names
     /// `DATABASE_URL`, password masked) or a migration fails.
-    pub async fn with_config(config: Config) -> Result<Self, Error> {
+    pub async fn with_config(mut config: Config) -> Result<Self, Error> {
         config.validate()?;
-        if config.jwt_secret.is_generated() {
-            tracing::warn!(
-                "JWT_SECRET is not set: using a random secret for this process only; \
-                 tokens will not survive a restart. Set JWT_SECRET before deploying."
-            );
+        if let Some(warning) = config.warning() {
+            tracing::warn!("{warning}");
         }
-        if !config.jwt_secret.is_generated()
-            && config.jwt_secret.as_bytes().len() < crate::config::defaults::JWT_SECRET_MIN_LEN
-        {
-            tracing::warn!(
-                "JWT_SECRET is shorter than {} bytes: fine for development, refused when \
-                 ENVIRONMENT=production",
-                crate::config::defaults::JWT_SECRET_MIN_LEN
-            );
-        }
+        config.jwt_secret = config.jwt_secret.or_random()?;
         let pool = db::open(&config).await?;
         let state = AppState::new(pool, &config);
+        let (auth, auth_document) = auth::routes(state.clone());
+        let mut document = openapi::document();
+        document.merge(auth_document);
         Ok(Self {
-            routes: auth::routes(state.clone()),
-            document: openapi::document(),
+            routes: welcome::fallback(auth, config.mode),
+            document,
             config,
             state,
             fast_routes: Vec::new(),
+            own_fallback: false,
             layers: Vec::new(),
         })
     }
@@ -161,16 +157,41 @@ impl App {
     /// Merges your routes. Give stateful routers their state first
     /// (`router.with_state(state)`).
     ///
-    /// Paths no router matches go to your fallback if one of your routers sets one
-    /// (`Router::fallback`); otherwise `GET /` gets Chopin's welcome page (unless you
-    /// route `/` yourself) and anything else the JSON 404.
+    /// Paths no route matches get Chopin's welcome page at `GET /` (unless you route `/`
+    /// yourself) and the JSON 404 elsewhere, or your [`App::fallback`].
     ///
     /// # Panics
     ///
-    /// If a route overlaps one already registered (axum's rule).
+    /// If a route overlaps one already registered, or if `router` has a fallback of its
+    /// own (axum's rules for merging routers): give yours to [`App::fallback`].
     #[track_caller]
     pub fn router(mut self, router: Router) -> Self {
         self.routes = self.routes.merge(router);
+        self
+    }
+
+    /// Answers every request no route matches with `handler`, in place of Chopin's
+    /// welcome page and JSON 404, in both modes; it runs inside the same middleware as
+    /// your routes. Fast routes and your routes, `/` included, still come first.
+    ///
+    /// ```
+    /// use chopin_core::{App, Config, axum::response::Html, http::StatusCode};
+    ///
+    /// # async fn build() -> Result<(), chopin_core::Error> {
+    /// let app = App::with_config(Config::from_vars([("DATABASE_URL", "sqlite::memory:")])?)
+    ///     .await?
+    ///     .fallback(|| async { (StatusCode::NOT_FOUND, Html("<h1>not here</h1>")) });
+    /// # let _ = app;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fallback<H, T>(mut self, handler: H) -> Self
+    where
+        H: Handler<T, ()>,
+        T: 'static,
+    {
+        self.routes = self.routes.fallback(handler);
+        self.own_fallback = true;
         self
     }
 
@@ -292,16 +313,16 @@ impl App {
         ))
     }
 
-    /// Your routes, the API docs and, unless you set a fallback, the welcome page and
-    /// the JSON 404 as the fallback; then your layers around all of it.
+    /// Your routes, the API docs and the fallback; then your layers around all of it.
     fn assemble(self) -> (Routes, Config, Vec<FastRoute>) {
-        let own_fallback = has_fallback(&self.routes);
-        let routes = openapi::mount(self.routes, self.document, &self.fast_routes, !own_fallback);
-        let routes = if own_fallback {
-            routes
-        } else {
-            welcome::fallback(routes, self.config.mode)
-        };
+        let welcome = (!self.own_fallback).then(|| ("/".to_owned(), welcome::documentation()));
+        let fast_routes =
+            (self.fast_routes.iter()).map(|r| (r.path().to_owned(), r.documentation()));
+        let routes = openapi::mount(
+            self.routes,
+            self.document,
+            welcome.into_iter().chain(fast_routes),
+        );
         let mut routes = Routes::new(middleware::lift_body_limit(routes, &self.config));
         for layer in self.layers {
             routes = layer(routes);
@@ -329,32 +350,5 @@ impl App {
     /// As [`App::bind`] and [`Server::run`].
     pub async fn run(self) -> Result<(), Error> {
         self.bind().await?.run().await
-    }
-}
-
-/// Whether `router` has a fallback of its own. axum offers no accessor, so this reads
-/// the flag from its `Debug` output; the tests below fail if that output changes.
-fn has_fallback(router: &Router) -> bool {
-    format!("{router:?}").contains(", default_fallback: false, catch_all_fallback: ")
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::routing::get;
-
-    use super::*;
-
-    #[test]
-    fn a_router_s_own_fallback_is_seen() {
-        let routes = || Router::new().route("/a", get(|| async { "a" }));
-        assert!(!has_fallback(&routes()));
-        assert!(!has_fallback(&Router::new()));
-        assert!(has_fallback(&routes().fallback(|| async { "mine" })));
-        assert!(has_fallback(
-            &Router::new().merge(routes().fallback(|| async { "mine" }))
-        ));
-        assert!(!has_fallback(
-            &routes().fallback(|| async { "mine" }).reset_fallback()
-        ));
     }
 }

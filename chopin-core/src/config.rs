@@ -1,397 +1,246 @@
-//! Configuration from environment variables, a `.env` file, or code.
+//! Configuration from environment variables, `.env` files, or code.
 //!
-//! Every variable, its default and its unit is listed in `docs/configuration.md`;
-//! the names live in [`vars`] and the defaults in [`defaults`], nowhere else.
+//! Every setting is one row of the table below: its field, type, variable, rule
+//! (range, unit, what `0` means), default and doc. Parsing, checking, defaults, error
+//! messages, [`vars`] and the tables of `docs/configuration.md` all come from it. A
+//! battery adds its settings as a group of rows.
 
 mod database_url;
+mod rules;
+mod values;
 
-use std::{collections::HashMap, fmt, path::Path, str::FromStr, time::Duration};
-
-use http::HeaderValue;
+use std::{collections::HashMap, path::Path, time::Duration};
 
 pub(crate) use self::database_url::Backend;
-pub use self::database_url::DatabaseUrl;
+pub use self::{
+    database_url::DatabaseUrl,
+    values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode},
+};
+use self::{
+    rules::{OneOf, Rule, Zero, count, hours, seconds},
+    values::{DATABASE_URL, HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, ORIGINS, SECRET},
+};
 use crate::error::Error;
 
-/// Names of the environment variables Chopin reads.
-pub mod vars {
-    /// Performance mode: worker threads (one runtime and listener each).
-    pub const SERVER_WORKERS: &str = "SERVER_WORKERS";
-    /// Performance mode: listen backlog of each listener.
-    pub const SERVER_BACKLOG: &str = "SERVER_BACKLOG";
-    /// Longest time a client may take to send a request head, and longest time an
-    /// HTTP/1 connection may sit idle between requests, in seconds; `0` disables.
-    pub const HEADER_READ_TIMEOUT_SECS: &str = "HEADER_READ_TIMEOUT_SECS";
-    /// Most connections served at once per process; past it no more are accepted until
-    /// one closes.
-    pub const MAX_CONNECTIONS: &str = "MAX_CONNECTIONS";
-    /// Largest request head (request line and headers) read, in bytes; larger gets `431`.
-    pub const REQUEST_HEAD_LIMIT: &str = "REQUEST_HEAD_LIMIT";
-    /// Longest time a response write may make no progress before the connection is
-    /// closed, in seconds; `0` disables.
-    pub const WRITE_TIMEOUT_SECS: &str = "WRITE_TIMEOUT_SECS";
-    /// `on` or `off`: performance mode answers fast routes from its own connection loop.
-    pub const FAST_LANE: &str = "FAST_LANE";
-    /// `standard` or `performance`.
-    pub const SERVER_MODE: &str = "SERVER_MODE";
-    /// Host name or IP address to listen on.
-    pub const SERVER_HOST: &str = "SERVER_HOST";
-    /// TCP port to listen on; `0` picks a free port.
-    pub const SERVER_PORT: &str = "SERVER_PORT";
-    /// `development`, `production` or `test`.
-    pub const ENVIRONMENT: &str = "ENVIRONMENT";
-    /// sqlx connection URL.
-    pub const DATABASE_URL: &str = "DATABASE_URL";
-    /// Most connections the database pool opens.
-    pub const DATABASE_MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
-    /// Longest time a request waits for a database connection, in seconds.
-    pub const DATABASE_ACQUIRE_TIMEOUT_SECS: &str = "DATABASE_ACQUIRE_TIMEOUT_SECS";
-    /// How long an unused pooled connection stays open, in seconds; `0` keeps it.
-    pub const DATABASE_IDLE_TIMEOUT_SECS: &str = "DATABASE_IDLE_TIMEOUT_SECS";
-    /// HS256 signing secret for access tokens.
-    pub const JWT_SECRET: &str = "JWT_SECRET";
-    /// Lifetime of an access token, in hours.
-    pub const JWT_EXPIRY_HOURS: &str = "JWT_EXPIRY_HOURS";
-    /// Largest accepted request body, in bytes.
-    pub const REQUEST_BODY_LIMIT: &str = "REQUEST_BODY_LIMIT";
-    /// Longest time a request may take, in seconds; `0` disables.
-    pub const REQUEST_TIMEOUT_SECS: &str = "REQUEST_TIMEOUT_SECS";
-    /// Longest time in-flight requests get to finish at shutdown, in seconds.
-    pub const SHUTDOWN_TIMEOUT_SECS: &str = "SHUTDOWN_TIMEOUT_SECS";
-    /// Comma-separated origins allowed by CORS, or `*`.
-    pub const CORS_ALLOWED_ORIGINS: &str = "CORS_ALLOWED_ORIGINS";
-    /// `text` or `json` log lines.
-    pub const LOG_FORMAT: &str = "LOG_FORMAT";
-    /// tracing filter directives, e.g. `info,chopin_core=debug`.
-    pub const RUST_LOG: &str = "RUST_LOG";
-}
-
-/// Default values, the single place they are defined.
-pub mod defaults {
-    /// Loopback only: exposing a development server must be a choice.
-    pub const SERVER_HOST: &str = "127.0.0.1";
-    /// The port the examples and docs use.
-    pub const SERVER_PORT: u16 = 3000;
-    /// An SQLite file next to the binary's working directory, created if missing.
-    pub const DATABASE_URL: &str = "sqlite:./app.db";
-    /// Pool size. SQLite serialises writes anyway; an in-memory database always gets one
-    /// connection, since each connection would otherwise see its own empty database.
-    pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
-    /// 5 seconds: past it a request gets `503` rather than waiting on a lost database.
-    pub const DATABASE_ACQUIRE_TIMEOUT_SECS: u64 = 5;
-    /// 10 minutes.
-    pub const DATABASE_IDLE_TIMEOUT_SECS: u64 = 600;
-    /// 24 hours.
-    pub const JWT_EXPIRY_HOURS: u64 = 24;
-    /// 2 MiB, the same as axum's own default.
-    pub const REQUEST_BODY_LIMIT: usize = 2 * 1024 * 1024;
-    /// 30 seconds.
-    pub const REQUEST_TIMEOUT_SECS: u64 = 30;
-    /// 10 seconds.
-    pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
-    /// Pending connections queued per listener before the kernel refuses more.
-    pub const SERVER_BACKLOG: u32 = 1024;
-    /// 10 seconds: generous for real clients, short enough to shed slowloris and idle
-    /// keep-alive connections.
-    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
-    /// Connections served at once per process: far above what a test or a small
-    /// deployment needs, far below the descriptor limits of a tuned host.
-    pub const MAX_CONNECTIONS: usize = 10_000;
-    /// 32 KiB of request line and headers: room for large cookies and tokens, not for
-    /// a client that streams headers to fill memory.
-    pub const REQUEST_HEAD_LIMIT: usize = 32 * 1024;
-    /// 30 seconds without progress on a response write (a client that stopped reading).
-    pub const WRITE_TIMEOUT_SECS: u64 = 30;
-
-    /// One worker per core the process may use.
-    pub fn server_workers() -> usize {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    }
-
-    /// Quiet per-request logging: requests are logged at `debug`.
-    pub const RUST_LOG: &str = "info";
-    /// Shortest `JWT_SECRET` accepted outside development, in bytes.
-    pub const JWT_SECRET_MIN_LEN: usize = 32;
-}
-
-/// Which server runs the application.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ServerMode {
-    /// `axum::serve` on one listener and a multi-threaded runtime.
-    #[default]
-    Standard,
-    /// One thread, runtime and `SO_REUSEPORT` listener per core, fast routes first.
-    Performance,
-}
-
-impl ServerMode {
-    /// The name used in `SERVER_MODE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Performance => "performance",
+/// Declares the settings: [`vars`], [`Config`] and its `Default`, parsing and checks.
+macro_rules! settings {
+    ($(
+        $(#[doc = $group_doc:literal])+
+        $group:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $field:ident: $ty:ty = $var:ident, $rule:expr, default $default:expr
+                    $(, shown $shown:literal)?;
+            )+
         }
-    }
-}
-
-impl fmt::Display for ServerMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ServerMode {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "standard" => Ok(Self::Standard),
-            "performance" => Ok(Self::Performance),
-            _ => Err(()),
+    )+) => {
+        /// Names of the environment variables Chopin reads.
+        pub mod vars {
+            $($(
+                $(#[doc = $doc])+
+                pub const $var: &str = stringify!($var);
+            )+)+
         }
-    }
-}
 
-/// Where the application runs; decides which insecure conveniences are allowed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Environment {
-    /// Local work: a missing `JWT_SECRET` is replaced by a random one, with a warning.
-    #[default]
-    Development,
-    /// Deployed: secrets are required and wide-open CORS is refused.
-    Production,
-    /// Automated tests: strict like production.
-    Test,
-}
-
-impl Environment {
-    /// The name used in `ENVIRONMENT`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Development => "development",
-            Self::Production => "production",
-            Self::Test => "test",
+        /// Everything Chopin needs to start: one field per variable of
+        /// `docs/configuration.md`, where each one's default and range are listed.
+        ///
+        /// Build it from the environment with [`Config::from_env`], from explicit pairs
+        /// with [`Config::from_vars`] (no process environment touched), or start from
+        /// [`Config::default`] and set fields; [`Config::validate`] applies the
+        /// variables' rules to the fields, and [`crate::App::with_config`] calls it.
+        ///
+        /// ```
+        /// use chopin_core::{Config, ServerMode};
+        ///
+        /// let config = Config::from_vars([("SERVER_MODE", "performance"), ("SERVER_PORT", "0")])?;
+        /// assert_eq!(config.mode, ServerMode::Performance);
+        /// assert_eq!(config.port, 0);
+        /// # Ok::<(), chopin_core::Error>(())
+        /// ```
+        #[derive(Clone, Debug)]
+        #[non_exhaustive]
+        pub struct Config {
+            $($(
+                #[doc = concat!("`", stringify!($var), "`: ")]
+                $(#[doc = $doc])+
+                pub $field: $ty,
+            )+)+
         }
-    }
-}
 
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Environment {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "development" => Ok(Self::Development),
-            "production" => Ok(Self::Production),
-            "test" => Ok(Self::Test),
-            _ => Err(()),
+        /// The defaults of `docs/configuration.md`. No JWT secret is drawn yet: in
+        /// development [`crate::App::with_config`] draws a random one.
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $($($field: $default,)+)+ }
+            }
         }
-    }
-}
 
-/// The secret that signs access tokens. Its `Debug` output never shows the bytes.
-#[derive(Clone)]
-pub struct JwtSecret {
-    bytes: Vec<u8>,
-    generated: bool,
-}
+        impl Config {
+            fn parse_each(get: &Get<'_>) -> Result<Self, Error> {
+                Ok(Self {$($(
+                    $field: match get(vars::$var)? {
+                        Some(text) => Rule::<$ty>::parse(&$rule, vars::$var, &text)?,
+                        None => $default,
+                    },
+                )+)+})
+            }
 
-impl JwtSecret {
-    /// A secret from explicit bytes, e.g. read from a vault.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self {
-            bytes: bytes.into(),
-            generated: false,
+            fn check_each(&self) -> Result<(), Error> {
+                $($(Rule::<$ty>::check(&$rule, vars::$var, stringify!($field), &self.$field)?;)+)+
+                Ok(())
+            }
         }
-    }
 
-    /// A random 32-byte secret, valid for this process only: tokens die with it.
+        /// Each group's heading and setting rows: variable, default, allowed values, doc.
+        #[cfg(test)]
+        fn table() -> Vec<(&'static str, Vec<[String; 4]>)> {
+            vec![$((
+                concat!($($group_doc, "\n"),+),
+                vec![$([
+                    stringify!($var).to_owned(),
+                    settings!(@shown $ty, $rule, $default $(, $shown)?),
+                    Rule::<$ty>::expected(&$rule),
+                    concat!($($doc, "\n"),+).to_owned(),
+                ]),+],
+            )),+]
+        }
+    };
+    (@shown $ty:ty, $rule:expr, $default:expr, $shown:literal) => { $shown.to_owned() };
+    (@shown $ty:ty, $rule:expr, $default:expr) => { Rule::<$ty>::show(&$rule, &$default) };
+}
+
+settings! {
+    /// Server
     ///
-    /// # Errors
+    /// Where and how the server runs, and how it stops.
+    Server {
+        /// `development`, `production` or `test`: `production` and `test` require
+        /// `JWT_SECRET` and refuse `CORS_ALLOWED_ORIGINS=*`.
+        environment: Environment = ENVIRONMENT, OneOf, default Environment::Development;
+        /// `standard` or `performance`, case-insensitive.
+        mode: ServerMode = SERVER_MODE, OneOf, default ServerMode::Standard;
+        /// Host name or IP address to listen on: `0.0.0.0` for every interface; names
+        /// like `localhost` are resolved.
+        host: String = SERVER_HOST, HOST, default "127.0.0.1".to_owned();
+        /// TCP port to listen on; `0` picks a free port (the bound address is logged and
+        /// available from `Server::local_addr`).
+        port: u16 = SERVER_PORT, count("a port number", 0..=65535).note("0 picks a free port"),
+            default 3000;
+        /// Performance mode: worker threads, one runtime and `SO_REUSEPORT` listener each.
+        workers: usize = SERVER_WORKERS, count("a number of worker threads", 1..=1024),
+            default std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            shown "the number of cores";
+        /// Performance mode: pending connections queued per listener before the kernel
+        /// refuses more.
+        backlog: u32 = SERVER_BACKLOG, count("a queue length", 1..=65535), default 1024;
+        /// Performance mode: `on` answers fast routes from Chopin's own HTTP/1 loop, which
+        /// hands every other request to hyper; `off` serves everything through hyper (same
+        /// answers, for comparison).
+        fast_lane: bool = FAST_LANE, OneOf, default true;
+        /// After SIGINT or SIGTERM, how long in-flight requests may finish; `0` closes
+        /// connections at once.
+        shutdown_timeout: Duration = SHUTDOWN_TIMEOUT_SECS,
+            seconds(3600, Zero::Allowed("0 closes connections at once")),
+            default Duration::from_secs(10);
+    }
+
+    /// Connections and requests
     ///
-    /// Fails only if the operating system's random source is unavailable.
-    pub fn random() -> Result<Self, Error> {
-        let mut bytes = vec![0; defaults::JWT_SECRET_MIN_LEN];
-        getrandom::fill(&mut bytes).map_err(Error::random)?;
-        Ok(Self {
-            bytes,
-            generated: true,
-        })
+    /// The limits every connection and request is held to, the same in both modes.
+    Limits {
+        /// Connections served at once per process; when full, no more are accepted until
+        /// one closes (they wait in the listen backlog).
+        max_connections: usize = MAX_CONNECTIONS, count("a number of connections", 1..=1_000_000),
+            default 10_000;
+        /// Largest request head (request line and headers); a larger one gets `431`. 8192
+        /// is the smallest hyper reads.
+        request_head_limit: usize = REQUEST_HEAD_LIMIT, count("a size in bytes", 8192..=1 << 20),
+            default 32 * 1024;
+        /// A client must send each request head within this time (slowloris), and an
+        /// HTTP/1 keep-alive connection waiting for its next request is closed after this
+        /// long idle; `0` disables both.
+        header_read_timeout: Option<Duration> = HEADER_READ_TIMEOUT_SECS,
+            seconds(3600, Zero::Disables("0 disables")), default Some(Duration::from_secs(10));
+        /// A response write that makes no progress this long (a client that stopped
+        /// reading) closes the connection; `0` disables.
+        write_timeout: Option<Duration> = WRITE_TIMEOUT_SECS,
+            seconds(3600, Zero::Disables("0 disables")), default Some(Duration::from_secs(30));
+        /// Largest request body; a larger one gets `413`. It can be raised, not disabled.
+        body_limit: usize = REQUEST_BODY_LIMIT, count("a size in bytes", 1..=1 << 34),
+            default 2 * 1024 * 1024;
+        /// A request whose handler takes longer gets `503` with `Retry-After`; `0` disables.
+        request_timeout: Option<Duration> = REQUEST_TIMEOUT_SECS,
+            seconds(86400, Zero::Disables("0 disables")), default Some(Duration::from_secs(30));
+        /// Origins browsers may call from, e.g. `https://app.example.com,http://localhost:5173`;
+        /// `*` allows any origin without credentials and is refused in production.
+        cors_origins: CorsOrigins = CORS_ALLOWED_ORIGINS, ORIGINS, default CorsOrigins::None;
     }
 
-    /// The raw secret.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+    /// Database
+    ///
+    /// The pool every request and battery shares.
+    Database {
+        /// `sqlite:PATH` (created if missing, WAL), `sqlite::memory:` or
+        /// `postgres://user:pass@host:port/db`. Passwords are masked wherever it is printed
+        /// (`DatabaseUrl::expose_secret` gives the raw URL).
+        database_url: DatabaseUrl = DATABASE_URL, DATABASE_URL,
+            default DatabaseUrl::sqlite_file("./app.db");
+        /// Most connections the pool opens; an in-memory SQLite database always gets one.
+        database_max_connections: u32 = DATABASE_MAX_CONNECTIONS,
+            count("a number of connections", 1..=10_000), default 10;
+        /// How long a request waits for a connection before it gets `503`.
+        database_acquire_timeout: Duration = DATABASE_ACQUIRE_TIMEOUT_SECS,
+            seconds(3600, Zero::Refused), default Duration::from_secs(5);
+        /// How long an unused pooled connection stays open; `0` keeps it.
+        database_idle_timeout: Option<Duration> = DATABASE_IDLE_TIMEOUT_SECS,
+            seconds(86400, Zero::Disables("0 keeps idle connections")),
+            default Some(Duration::from_secs(600));
     }
 
-    /// Whether Chopin generated this secret because none was configured.
-    pub fn is_generated(&self) -> bool {
-        self.generated
+    /// Accounts
+    ///
+    /// Access tokens of the `/api/auth` routes.
+    Auth {
+        /// HS256 signing secret, required outside development; in development an unset
+        /// secret is replaced by a random one with a warning (tokens die with the process).
+        jwt_secret: JwtSecret = JWT_SECRET, SECRET, default JwtSecret::unset();
+        /// Lifetime of an access token (`expires_in` in seconds).
+        jwt_expiry: Duration = JWT_EXPIRY_HOURS, hours(24 * 366),
+            default Duration::from_secs(24 * 3600);
     }
-}
 
-impl fmt::Debug for JwtSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtSecret")
-            .field("len", &self.bytes.len())
-            .field("generated", &self.generated)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Which cross-origin requests browsers may make.
-///
-/// Restrictive by default: no CORS headers at all, so browsers allow same-origin only.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum CorsOrigins {
-    /// No CORS headers.
-    #[default]
-    None,
-    /// These exact origins, e.g. `https://app.example.com`.
-    List(Vec<HeaderValue>),
-    /// Any origin (`*`), without credentials. Refused in production.
-    Any,
-}
-
-/// Log line format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-/// Everything Chopin needs to start.
-///
-/// Build it from the environment with [`Config::from_env`], from explicit pairs with
-/// [`Config::from_vars`] (no process environment touched), or start from
-/// [`Config::default`] and set fields; [`Config::validate`] applies the variables' rules
-/// to the fields, and [`crate::App::with_config`] calls it.
-///
-/// ```
-/// use chopin_core::{Config, ServerMode};
-///
-/// let config = Config::from_vars([("SERVER_MODE", "performance"), ("SERVER_PORT", "0")])?;
-/// assert_eq!(config.mode, ServerMode::Performance);
-/// assert_eq!(config.port, 0);
-/// # Ok::<(), chopin_core::Error>(())
-/// ```
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Config {
-    /// `SERVER_MODE`. Default `standard`.
-    pub mode: ServerMode,
-    /// `SERVER_HOST`: a name (`localhost`) or an IP address. Default `127.0.0.1`.
-    pub host: String,
-    /// `SERVER_PORT`. Default `3000`; `0` picks a free port.
-    pub port: u16,
-    /// `SERVER_WORKERS` (performance mode). Default: the number of available cores.
-    pub workers: usize,
-    /// `SERVER_BACKLOG` (performance mode). Default 1024.
-    pub backlog: u32,
-    /// `MAX_CONNECTIONS`: connections served at once per process, both modes; when full,
-    /// no more are accepted until one closes. Default 10000.
-    pub max_connections: usize,
-    /// `REQUEST_HEAD_LIMIT` in bytes: a larger request head gets `431`. Default 32 KiB.
-    pub request_head_limit: usize,
-    /// `HEADER_READ_TIMEOUT_SECS`: how long a client may take to send a request head,
-    /// and how long an HTTP/1 connection may wait idle for its next request. Default
-    /// 10 s; `None` (`0`) disables.
-    pub header_read_timeout: Option<Duration>,
-    /// `WRITE_TIMEOUT_SECS`: a response write that makes no progress this long (the
-    /// client stopped reading) closes the connection. Default 30 s; `None` (`0`)
-    /// disables.
-    pub write_timeout: Option<Duration>,
-    /// `FAST_LANE` (performance mode): answer fast routes from Chopin's own connection
-    /// loop before handing a connection to hyper. Default `true`; `false` serves every
-    /// request through hyper, as standard mode does.
-    pub fast_lane: bool,
-    /// `ENVIRONMENT`. Default `development`.
-    pub environment: Environment,
-    /// `DATABASE_URL`. Default `sqlite:./app.db`. Printed with its password masked.
-    pub database_url: DatabaseUrl,
-    /// `DATABASE_MAX_CONNECTIONS`. Default 10.
-    pub database_max_connections: u32,
-    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a connection before
-    /// it gets `503`. Default 5 s.
-    pub database_acquire_timeout: Duration,
-    /// `DATABASE_IDLE_TIMEOUT_SECS`. Default 10 min; `None` (`0`) keeps idle connections.
-    pub database_idle_timeout: Option<Duration>,
-    /// `JWT_SECRET`. Required outside development; random per process in development.
-    pub jwt_secret: JwtSecret,
-    /// `JWT_EXPIRY_HOURS`: lifetime of access tokens. Default 24 h.
-    pub jwt_expiry: Duration,
-    /// `REQUEST_BODY_LIMIT` in bytes. Default 2 MiB; cannot be disabled, only raised.
-    pub body_limit: usize,
-    /// `REQUEST_TIMEOUT_SECS`. Default 30 s; `None` (`0`) disables.
-    pub request_timeout: Option<Duration>,
-    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may run after a shutdown
-    /// signal. Default 10 s; `0` closes connections at once.
-    pub shutdown_timeout: Duration,
-    /// `CORS_ALLOWED_ORIGINS`. Default none.
-    pub cors_origins: CorsOrigins,
-    /// `LOG_FORMAT`. Default `text`.
-    pub log_format: LogFormat,
-    /// `RUST_LOG`. Default `info` (requests are logged at `debug`).
-    pub log_filter: String,
-}
-
-impl Default for Config {
-    /// Development defaults with a fresh random JWT secret.
-    fn default() -> Self {
-        Self {
-            mode: ServerMode::default(),
-            host: defaults::SERVER_HOST.to_owned(),
-            port: defaults::SERVER_PORT,
-            workers: defaults::server_workers(),
-            backlog: defaults::SERVER_BACKLOG,
-            max_connections: defaults::MAX_CONNECTIONS,
-            request_head_limit: defaults::REQUEST_HEAD_LIMIT,
-            header_read_timeout: Some(Duration::from_secs(defaults::HEADER_READ_TIMEOUT_SECS)),
-            write_timeout: Some(Duration::from_secs(defaults::WRITE_TIMEOUT_SECS)),
-            fast_lane: true,
-            environment: Environment::default(),
-            #[allow(clippy::expect_used, reason = "a constant; a test parses it")]
-            database_url: DatabaseUrl::new(defaults::DATABASE_URL).expect("default DATABASE_URL"),
-            database_max_connections: defaults::DATABASE_MAX_CONNECTIONS,
-            database_acquire_timeout: Duration::from_secs(defaults::DATABASE_ACQUIRE_TIMEOUT_SECS),
-            database_idle_timeout: Some(Duration::from_secs(defaults::DATABASE_IDLE_TIMEOUT_SECS)),
-            jwt_expiry: Duration::from_secs(defaults::JWT_EXPIRY_HOURS * 3600),
-            #[allow(clippy::expect_used, reason = "no OS random source is unrecoverable")]
-            jwt_secret: JwtSecret::random().expect("OS random source"),
-            body_limit: defaults::REQUEST_BODY_LIMIT,
-            request_timeout: Some(Duration::from_secs(defaults::REQUEST_TIMEOUT_SECS)),
-            shutdown_timeout: Duration::from_secs(defaults::SHUTDOWN_TIMEOUT_SECS),
-            cors_origins: CorsOrigins::default(),
-            log_format: LogFormat::default(),
-            log_filter: defaults::RUST_LOG.to_owned(),
-        }
+    /// Logging
+    ///
+    /// What is logged to stderr, and how.
+    Logging {
+        /// `text` or `json` lines.
+        log_format: LogFormat = LOG_FORMAT, OneOf, default LogFormat::Text;
+        /// tracing filter directives, e.g. `info,chopin_core=debug`; requests are logged
+        /// at `debug`.
+        log_filter: String = RUST_LOG, LOG_FILTER, default "info".to_owned();
     }
 }
 
 impl Config {
-    /// Reads the process environment and `.env` in the working directory, if there is
-    /// one; a variable set in the environment wins over the same one in `.env`. The
-    /// process environment is read, never changed.
+    /// Reads the process environment and the environment files in the working directory:
+    /// `.env`, then `.env.{ENVIRONMENT}`, then `.env.local`, each file winning over the
+    /// ones before it and the process environment over them all (`ENVIRONMENT` itself is
+    /// read from the process, `.env.local` and `.env`). Files are read, never loaded: the
+    /// process environment is not changed.
     ///
     /// # Errors
     ///
-    /// A malformed `.env` file, or any variable with a malformed value: the error names
-    /// the variable, the value (never a secret's) and what is allowed.
+    /// A malformed file, or any variable with a malformed value: the error names the
+    /// file or the variable, the value (never a secret's) and what is allowed.
     pub fn from_env() -> Result<Self, Error> {
-        let file = dot_env(Path::new(".env"))?;
-        Self::parse(&|name| match std::env::var(name) {
+        let process = |name: &'static str| match std::env::var(name) {
             Ok(value) => Ok(Some(value)),
-            Err(std::env::VarError::NotPresent) => Ok(file.get(name).cloned()),
+            Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(Error::not_unicode(name)),
-        })
+        };
+        let files = env_files(Path::new("."), &process)?;
+        Self::parse(&|name| Ok(process(name)?.or_else(|| files.get(name).cloned())))
     }
 
     /// Builds a configuration from explicit name/value pairs; unlisted variables take
@@ -426,7 +275,7 @@ impl Config {
     /// config.request_timeout = Some(Duration::from_secs(5));
     /// config.validate()?;
     ///
-    /// config.environment = Environment::Production; // with a generated JWT secret
+    /// config.environment = Environment::Production; // with no JWT secret set
     /// assert!(config.validate().unwrap_err().to_string().starts_with("JWT_SECRET is required"));
     /// # Ok::<(), chopin_core::Error>(())
     /// ```
@@ -437,137 +286,55 @@ impl Config {
     /// `invalid Config::write_timeout 7200s (WRITE_TIMEOUT_SECS): expected a duration
     /// above zero and at most 3600 seconds, or None`.
     pub fn validate(&self) -> Result<(), Error> {
-        host(&self.host)?;
-        WORKERS.check(self.workers)?;
-        BACKLOG.check(self.backlog)?;
-        MAX_CONNECTIONS.check(self.max_connections)?;
-        REQUEST_HEAD_LIMIT.check(self.request_head_limit)?;
-        HEADER_READ_TIMEOUT.check_optional(self.header_read_timeout)?;
-        WRITE_TIMEOUT.check_optional(self.write_timeout)?;
-        DATABASE_MAX_CONNECTIONS.check(self.database_max_connections)?;
-        DATABASE_ACQUIRE_TIMEOUT.check(self.database_acquire_timeout)?;
-        DATABASE_IDLE_TIMEOUT.check_optional(self.database_idle_timeout)?;
-        jwt_secret(self.environment, &self.jwt_secret)?;
-        JWT_EXPIRY.check(self.jwt_expiry)?;
-        REQUEST_TIMEOUT.check_optional(self.request_timeout)?;
-        SHUTDOWN_TIMEOUT.check(self.shutdown_timeout)?;
-        cors_origins(self.environment, &self.cors_origins)?;
-        log_filter(&self.log_filter)
+        self.check_each()?;
+        // The rules that join two settings.
+        let environment = self.environment;
+        let (min, len) = (JWT_SECRET_MIN_LEN, self.jwt_secret.as_bytes().len());
+        if environment != Environment::Development {
+            if self.jwt_secret.is_generated() {
+                return Err(Error::secret(format!(
+                    "JWT_SECRET is required when ENVIRONMENT={environment}: set it to a random string of at least {min} bytes (e.g. `openssl rand -base64 48`)"
+                )));
+            }
+            if len < min {
+                return Err(Error::secret(format!(
+                    "JWT_SECRET is {len} bytes long; at least {min} are required when ENVIRONMENT={environment}"
+                )));
+            }
+        }
+        if environment == Environment::Production && self.cors_origins == CorsOrigins::Any {
+            return Err(Error::invalid(
+                vars::CORS_ALLOWED_ORIGINS,
+                "*",
+                "a list of origins: \"*\" is refused when ENVIRONMENT=production",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a valid configuration should still be told about at startup.
+    pub(crate) fn warning(&self) -> Option<String> {
+        let secret = &self.jwt_secret;
+        if secret.is_generated() {
+            Some(
+                "JWT_SECRET is not set: using a random secret for this process only; tokens \
+                 will not survive a restart. Set JWT_SECRET before deploying."
+                    .to_owned(),
+            )
+        } else if secret.as_bytes().len() < JWT_SECRET_MIN_LEN {
+            Some(format!(
+                "JWT_SECRET is shorter than {JWT_SECRET_MIN_LEN} bytes: fine for development, \
+                 refused when ENVIRONMENT=production"
+            ))
+        } else {
+            None
+        }
     }
 
     fn parse(get: &Get<'_>) -> Result<Self, Error> {
-        let mode = match get(vars::SERVER_MODE)? {
-            None => ServerMode::default(),
-            Some(v) => v.trim().parse().map_err(|()| {
-                Error::invalid(vars::SERVER_MODE, &v, "\"standard\" or \"performance\"")
-            })?,
-        };
-        let environment = match get(vars::ENVIRONMENT)? {
-            None => Environment::default(),
-            Some(v) => v.trim().parse().map_err(|()| {
-                Error::invalid(
-                    vars::ENVIRONMENT,
-                    &v,
-                    "\"development\", \"production\" or \"test\"",
-                )
-            })?,
-        };
-        let host = match get(vars::SERVER_HOST)? {
-            None => defaults::SERVER_HOST.to_owned(),
-            Some(v) => {
-                self::host(&v)?;
-                v
-            }
-        };
-        let port = match get(vars::SERVER_PORT)? {
-            None => defaults::SERVER_PORT,
-            Some(v) => v.trim().parse().map_err(|_| {
-                Error::invalid(
-                    vars::SERVER_PORT,
-                    &v,
-                    "a port number from 0 to 65535 (0 picks a free port)",
-                )
-            })?,
-        };
-        let database_url = match get(vars::DATABASE_URL)? {
-            None => DatabaseUrl::new(defaults::DATABASE_URL)?,
-            Some(v) => DatabaseUrl::new(v)?,
-        };
-        // Outside development an unset secret is refused by `validate` below, with the
-        // same message as a code-built configuration gets.
-        let jwt_secret = match get(vars::JWT_SECRET)? {
-            None => JwtSecret::random()?,
-            Some(v) => JwtSecret::new(v),
-        };
-        let body_limit = match get(vars::REQUEST_BODY_LIMIT)? {
-            None => defaults::REQUEST_BODY_LIMIT,
-            Some(v) => v.trim().parse().map_err(|_| {
-                Error::invalid(
-                    vars::REQUEST_BODY_LIMIT,
-                    &v,
-                    "a size in bytes, e.g. 2097152 for 2 MiB",
-                )
-            })?,
-        };
-        let cors_origins = match get(vars::CORS_ALLOWED_ORIGINS)? {
-            None => CorsOrigins::None,
-            Some(v) => parse_cors_origins(&v)?,
-        };
-        let fast_lane = match get(vars::FAST_LANE)? {
-            None => true,
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "on" => true,
-                "off" => false,
-                _ => return Err(Error::invalid(vars::FAST_LANE, &v, "\"on\" or \"off\"")),
-            },
-        };
-        let log_format = match get(vars::LOG_FORMAT)? {
-            None => LogFormat::default(),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => return Err(Error::invalid(vars::LOG_FORMAT, &v, "\"text\" or \"json\"")),
-            },
-        };
-        let log_filter = match get(vars::RUST_LOG)? {
-            None => defaults::RUST_LOG.to_owned(),
-            Some(v) => {
-                self::log_filter(&v)?;
-                v
-            }
-        };
-
-        let config = Self {
-            mode,
-            host,
-            port,
-            workers: WORKERS.parse(get, defaults::server_workers())?,
-            backlog: BACKLOG.parse(get, defaults::SERVER_BACKLOG)?,
-            max_connections: MAX_CONNECTIONS.parse(get, defaults::MAX_CONNECTIONS)?,
-            request_head_limit: REQUEST_HEAD_LIMIT.parse(get, defaults::REQUEST_HEAD_LIMIT)?,
-            header_read_timeout: HEADER_READ_TIMEOUT
-                .parse_optional(get, defaults::HEADER_READ_TIMEOUT_SECS)?,
-            write_timeout: WRITE_TIMEOUT.parse_optional(get, defaults::WRITE_TIMEOUT_SECS)?,
-            fast_lane,
-            environment,
-            database_url,
-            database_max_connections: DATABASE_MAX_CONNECTIONS
-                .parse(get, defaults::DATABASE_MAX_CONNECTIONS)?,
-            database_acquire_timeout: DATABASE_ACQUIRE_TIMEOUT
-                .parse(get, defaults::DATABASE_ACQUIRE_TIMEOUT_SECS)?,
-            database_idle_timeout: DATABASE_IDLE_TIMEOUT
-                .parse_optional(get, defaults::DATABASE_IDLE_TIMEOUT_SECS)?,
-            jwt_secret,
-            jwt_expiry: JWT_EXPIRY.parse(get, defaults::JWT_EXPIRY_HOURS)?,
-            body_limit,
-            request_timeout: REQUEST_TIMEOUT.parse_optional(get, defaults::REQUEST_TIMEOUT_SECS)?,
-            shutdown_timeout: SHUTDOWN_TIMEOUT.parse(get, defaults::SHUTDOWN_TIMEOUT_SECS)?,
-            cors_origins,
-            log_format,
-            log_filter,
-        };
-        // The rules that join two settings (secret and CORS by environment).
+        let mut config = Self::parse_each(get)?;
         config.validate()?;
+        config.jwt_secret = config.jwt_secret.or_random()?;
         Ok(config)
     }
 }
@@ -575,345 +342,45 @@ impl Config {
 /// Looks a variable up: `Ok(None)` when it is not set.
 type Get<'a> = dyn Fn(&'static str) -> Result<Option<String>, Error> + 'a;
 
-/// The variables of a `.env` file at `path`, or none if there is no such file. The
-/// process environment is left alone.
-fn dot_env(path: &Path) -> Result<HashMap<String, String>, Error> {
-    let lines = match dotenvy::from_path_iter(path) {
+/// The variables of the environment files in `dir`: `.env`, `.env.{ENVIRONMENT}` and
+/// `.env.local`, later ones winning. `ENVIRONMENT` is the process's (`process`), else
+/// `.env.local`'s, else `.env`'s.
+fn env_files(dir: &Path, process: &Get<'_>) -> Result<HashMap<String, String>, Error> {
+    let mut vars = dot_env(dir, ".env")?;
+    let local = dot_env(dir, ".env.local")?;
+    let named = process(vars::ENVIRONMENT)?
+        .or_else(|| local.get(vars::ENVIRONMENT).cloned())
+        .or_else(|| vars.get(vars::ENVIRONMENT).cloned());
+    let environment = match named {
+        Some(text) => OneOf.parse(vars::ENVIRONMENT, &text)?,
+        None => Environment::default(),
+    };
+    vars.extend(dot_env(dir, &format!(".env.{environment}"))?);
+    vars.extend(local);
+    // The file chosen by it cannot name another.
+    vars.insert(
+        vars::ENVIRONMENT.to_owned(),
+        environment.as_str().to_owned(),
+    );
+    Ok(vars)
+}
+
+/// The variables of the file `name` in `dir`, or none if there is no such file.
+fn dot_env(dir: &Path, name: &str) -> Result<HashMap<String, String>, Error> {
+    let lines = match dotenvy::from_path_iter(dir.join(name)) {
         Ok(lines) => lines,
         Err(e) if e.not_found() => return Ok(HashMap::new()),
-        Err(e) => return Err(Error::dotenv(e)),
+        Err(e) => return Err(Error::dotenv(name, e)),
     };
-    lines.map(|line| line.map_err(Error::dotenv)).collect()
-}
-
-/// A whole-number setting and the values it accepts.
-struct Count<T> {
-    var: &'static str,
-    field: &'static str,
-    /// What the number is, e.g. "a number of worker threads".
-    what: &'static str,
-    range: std::ops::RangeInclusive<T>,
-}
-
-const WORKERS: Count<usize> = Count {
-    var: vars::SERVER_WORKERS,
-    field: "workers",
-    what: "a number of worker threads",
-    range: 1..=1024,
-};
-const BACKLOG: Count<u32> = Count {
-    var: vars::SERVER_BACKLOG,
-    field: "backlog",
-    what: "a queue length",
-    range: 1..=65535,
-};
-const MAX_CONNECTIONS: Count<usize> = Count {
-    var: vars::MAX_CONNECTIONS,
-    field: "max_connections",
-    what: "a number of connections",
-    range: 1..=1_000_000,
-};
-/// hyper refuses a read buffer under 8 KiB.
-const REQUEST_HEAD_LIMIT: Count<usize> = Count {
-    var: vars::REQUEST_HEAD_LIMIT,
-    field: "request_head_limit",
-    what: "a size in bytes",
-    range: 8192..=1024 * 1024,
-};
-const DATABASE_MAX_CONNECTIONS: Count<u32> = Count {
-    var: vars::DATABASE_MAX_CONNECTIONS,
-    field: "database_max_connections",
-    what: "a number of connections",
-    range: 1..=10_000,
-};
-
-impl<T: Copy + FromStr + PartialOrd + fmt::Display> Count<T> {
-    fn expected(&self) -> String {
-        format!(
-            "{} from {} to {}",
-            self.what,
-            self.range.start(),
-            self.range.end()
-        )
-    }
-
-    fn parse(&self, get: &Get<'_>, default: T) -> Result<T, Error> {
-        let Some(v) = get(self.var)? else {
-            return Ok(default);
-        };
-        match v.trim().parse::<T>() {
-            Ok(n) if self.range.contains(&n) => Ok(n),
-            _ => Err(Error::invalid(self.var, &v, self.expected())),
-        }
-    }
-
-    fn check(&self, n: T) -> Result<(), Error> {
-        if self.range.contains(&n) {
-            Ok(())
-        } else {
-            Err(Error::invalid_field(
-                self.field,
-                self.var,
-                n.to_string(),
-                self.expected(),
-            ))
-        }
-    }
-}
-
-/// A duration setting, written as a whole number of `unit`s. Bounded so that adding
-/// it to an `Instant` can never overflow.
-struct Span {
-    var: &'static str,
-    field: &'static str,
-    unit: Unit,
-    /// Longest accepted, in `unit`s.
-    max: u64,
-    zero: Zero,
-}
-
-#[derive(Clone, Copy)]
-enum Unit {
-    Seconds,
-    Hours,
-}
-
-impl Unit {
-    fn seconds(self) -> u64 {
-        match self {
-            Self::Seconds => 1,
-            Self::Hours => 3600,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Seconds => "seconds",
-            Self::Hours => "hours",
-        }
-    }
-}
-
-/// What `0` means for a [`Span`].
-#[derive(Clone, Copy)]
-enum Zero {
-    /// Nothing: the setting must be positive.
-    Refused,
-    /// The field is an `Option`, `None` for `0`; said as e.g. "0 disables".
-    Disables(&'static str),
-    /// A real zero duration; said as e.g. "0 closes connections at once".
-    Allowed(&'static str),
-}
-
-const HEADER_READ_TIMEOUT: Span = Span {
-    var: vars::HEADER_READ_TIMEOUT_SECS,
-    field: "header_read_timeout",
-    unit: Unit::Seconds,
-    max: 3600,
-    zero: Zero::Disables("0 disables"),
-};
-const WRITE_TIMEOUT: Span = Span {
-    var: vars::WRITE_TIMEOUT_SECS,
-    field: "write_timeout",
-    unit: Unit::Seconds,
-    max: 3600,
-    zero: Zero::Disables("0 disables"),
-};
-const DATABASE_ACQUIRE_TIMEOUT: Span = Span {
-    var: vars::DATABASE_ACQUIRE_TIMEOUT_SECS,
-    field: "database_acquire_timeout",
-    unit: Unit::Seconds,
-    max: 3600,
-    zero: Zero::Refused,
-};
-const DATABASE_IDLE_TIMEOUT: Span = Span {
-    var: vars::DATABASE_IDLE_TIMEOUT_SECS,
-    field: "database_idle_timeout",
-    unit: Unit::Seconds,
-    max: 86400,
-    zero: Zero::Disables("0 keeps idle connections"),
-};
-const JWT_EXPIRY: Span = Span {
-    var: vars::JWT_EXPIRY_HOURS,
-    field: "jwt_expiry",
-    unit: Unit::Hours,
-    max: 24 * 366,
-    zero: Zero::Refused,
-};
-const REQUEST_TIMEOUT: Span = Span {
-    var: vars::REQUEST_TIMEOUT_SECS,
-    field: "request_timeout",
-    unit: Unit::Seconds,
-    max: 86400,
-    zero: Zero::Disables("0 disables"),
-};
-const SHUTDOWN_TIMEOUT: Span = Span {
-    var: vars::SHUTDOWN_TIMEOUT_SECS,
-    field: "shutdown_timeout",
-    unit: Unit::Seconds,
-    max: 3600,
-    zero: Zero::Allowed("0 closes connections at once"),
-};
-
-impl Span {
-    /// What the variable accepts.
-    fn expected(&self) -> String {
-        let (min, note) = match self.zero {
-            Zero::Refused => (1, String::new()),
-            Zero::Disables(note) | Zero::Allowed(note) => (0, format!(" ({note})")),
-        };
-        format!(
-            "a whole number of {} from {min} to {}{note}",
-            self.unit.name(),
-            self.max
-        )
-    }
-
-    /// The variable in whole units, within bounds; `default` is in units too.
-    fn parse(&self, get: &Get<'_>, default: u64) -> Result<Duration, Error> {
-        let units = match get(self.var)? {
-            None => default,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if n <= self.max && (n > 0 || !matches!(self.zero, Zero::Refused)) => n,
-                _ => return Err(Error::invalid(self.var, &v, self.expected())),
-            },
-        };
-        Ok(Duration::from_secs(units * self.unit.seconds()))
-    }
-
-    /// As [`Span::parse`], `0` meaning `None`.
-    fn parse_optional(&self, get: &Get<'_>, default: u64) -> Result<Option<Duration>, Error> {
-        Ok(Some(self.parse(get, default)?).filter(|d| !d.is_zero()))
-    }
-
-    /// A field set in code may be finer than whole units, not longer than the maximum.
-    fn check(&self, duration: Duration) -> Result<(), Error> {
-        let longest = Duration::from_secs(self.max * self.unit.seconds());
-        let zero_ok = matches!(self.zero, Zero::Allowed(_));
-        if duration <= longest && (zero_ok || !duration.is_zero()) {
-            return Ok(());
-        }
-        let lower = if zero_ok { "" } else { "above zero and " };
-        let none = if matches!(self.zero, Zero::Disables(_)) {
-            ", or None"
-        } else {
-            ""
-        };
-        Err(Error::invalid_field(
-            self.field,
-            self.var,
-            format!("{duration:?}"),
-            format!(
-                "a duration {lower}at most {} {}{none}",
-                self.max,
-                self.unit.name()
-            ),
-        ))
-    }
-
-    fn check_optional(&self, duration: Option<Duration>) -> Result<(), Error> {
-        duration.map_or(Ok(()), |d| self.check(d))
-    }
-}
-
-fn host(host: &str) -> Result<(), Error> {
-    if host.trim().is_empty() || host.contains(char::is_whitespace) {
-        return Err(Error::invalid(
-            vars::SERVER_HOST,
-            host,
-            "a host name or IP address, e.g. 127.0.0.1, 0.0.0.0 or localhost",
-        ));
-    }
-    Ok(())
-}
-
-fn log_filter(filter: &str) -> Result<(), Error> {
-    match tracing_subscriber::EnvFilter::try_new(filter) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Error::invalid(
-            vars::RUST_LOG,
-            filter,
-            "tracing filter directives such as \"info\" or \"warn,my_app=debug\"",
-        )),
-    }
-}
-
-fn jwt_secret(environment: Environment, secret: &JwtSecret) -> Result<(), Error> {
-    let min = defaults::JWT_SECRET_MIN_LEN;
-    let len = secret.as_bytes().len();
-    match environment {
-        Environment::Development => Ok(()),
-        _ if secret.is_generated() => Err(Error::secret(format!(
-            "{} is required when ENVIRONMENT={environment}: set it to a random string of at least {min} bytes (e.g. `openssl rand -base64 48`)",
-            vars::JWT_SECRET,
-        ))),
-        _ if len < min => Err(Error::secret(format!(
-            "{} is {len} bytes long; at least {min} are required when ENVIRONMENT={environment}",
-            vars::JWT_SECRET,
-        ))),
-        _ => Ok(()),
-    }
-}
-
-const ORIGINS_EXPECTED: &str = "comma-separated origins like https://app.example.com, or \"*\"";
-
-fn parse_cors_origins(v: &str) -> Result<CorsOrigins, Error> {
-    if v.trim() == "*" {
-        return Ok(CorsOrigins::Any);
-    }
-    let mut origins = Vec::new();
-    for origin in v.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        match HeaderValue::from_str(origin) {
-            Ok(value) if is_origin(origin) => origins.push(value),
-            _ => {
-                return Err(Error::invalid(
-                    vars::CORS_ALLOWED_ORIGINS,
-                    v,
-                    ORIGINS_EXPECTED,
-                ));
-            }
-        }
-    }
-    Ok(if origins.is_empty() {
-        CorsOrigins::None
-    } else {
-        CorsOrigins::List(origins)
-    })
-}
-
-/// `scheme://host[:port]`, as a browser sends it in `Origin`.
-fn is_origin(origin: &str) -> bool {
-    let (scheme, rest) = origin.split_once("://").unwrap_or(("", origin));
-    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
-}
-
-fn cors_origins(environment: Environment, origins: &CorsOrigins) -> Result<(), Error> {
-    let var = vars::CORS_ALLOWED_ORIGINS;
-    match origins {
-        CorsOrigins::None => Ok(()),
-        CorsOrigins::Any if environment == Environment::Production => Err(Error::invalid(
-            var,
-            "*",
-            "a list of origins: \"*\" is refused when ENVIRONMENT=production",
-        )),
-        CorsOrigins::Any => Ok(()),
-        CorsOrigins::List(list) => {
-            for origin in list {
-                match origin.to_str() {
-                    Ok(text) if is_origin(text) => {}
-                    _ => {
-                        let shown = String::from_utf8_lossy(origin.as_bytes());
-                        return Err(Error::invalid(var, &shown, ORIGINS_EXPECTED));
-                    }
-                }
-            }
-            Ok(())
-        }
-    }
+    lines
+        .map(|line| line.map_err(|e| Error::dotenv(name, e)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     fn err(vars: &[(&str, &str)]) -> String {
@@ -1142,10 +609,14 @@ mod tests {
     #[test]
     fn body_limit() {
         assert_eq!(ok(&[("REQUEST_BODY_LIMIT", "1024")]).body_limit, 1024);
-        assert_eq!(
-            err(&[("REQUEST_BODY_LIMIT", "2MB")]),
-            "invalid REQUEST_BODY_LIMIT \"2MB\": expected a size in bytes, e.g. 2097152 for 2 MiB"
-        );
+        for bad in ["2MB", "0", "17179869185"] {
+            assert_eq!(
+                err(&[("REQUEST_BODY_LIMIT", bad)]),
+                format!(
+                    "invalid REQUEST_BODY_LIMIT \"{bad}\": expected a size in bytes from 1 to 17179869184"
+                )
+            );
+        }
     }
 
     #[test]
@@ -1352,12 +823,47 @@ mod tests {
     }
 
     #[test]
-    fn the_default_database_url_parses() {
+    fn the_default_database_url_is_the_parsed_one() {
+        assert!(Config::default().database_url == DatabaseUrl::new("sqlite:./app.db").unwrap());
+    }
+
+    #[test]
+    fn default_draws_no_secret_and_validates() {
+        let config = Config::default();
+        assert!(config.jwt_secret.is_generated());
+        assert!(config.jwt_secret.as_bytes().is_empty());
+        config.validate().unwrap();
+        assert_eq!(config.jwt_secret.or_random().unwrap().as_bytes().len(), 32);
+    }
+
+    #[test]
+    fn every_number_has_a_bound() {
+        let numbers = table().into_iter().flat_map(|(_, rows)| rows);
+        let numbers: Vec<_> = numbers
+            .filter(|[_, _, allowed, _]| allowed.contains(" from "))
+            .collect();
+        assert!(numbers.len() >= 14, "{numbers:?}");
+        for [var, ..] in numbers {
+            for too_large in ["18446744073709551615", "18446744073709551616"] {
+                let error = err(&[(&var, too_large)]);
+                assert!(error.starts_with(&format!("invalid {var} ")), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn from_str_says_what_is_allowed() {
         assert_eq!(
-            DatabaseUrl::new(defaults::DATABASE_URL)
-                .unwrap()
-                .expose_secret(),
-            "sqlite:./app.db"
+            "fast".parse::<ServerMode>().unwrap_err().to_string(),
+            "invalid SERVER_MODE \"fast\": expected \"standard\" or \"performance\""
+        );
+        assert_eq!("JSON".parse::<LogFormat>().unwrap(), LogFormat::Json);
+        assert!(
+            "prod"
+                .parse::<Environment>()
+                .unwrap_err()
+                .to_string()
+                .ends_with("expected \"development\", \"production\" or \"test\"")
         );
     }
 
@@ -1509,43 +1015,139 @@ mod tests {
         assert!(refused(|c| c.log_filter = "info,[[[".to_owned()).starts_with("invalid RUST_LOG"));
     }
 
-    /// A file of its own in the temp directory, removed on drop.
-    struct TempFile(std::path::PathBuf);
+    /// A directory of its own in the temp directory, removed on drop.
+    struct TempDir(std::path::PathBuf);
 
-    impl TempFile {
-        fn new(contents: &str) -> Self {
+    impl TempDir {
+        fn with(files: &[(&str, &str)]) -> Self {
             static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let path = std::env::temp_dir().join(format!(
-                "chopin-config-{}-{}.env",
+                "chopin-config-{}-{}",
                 std::process::id(),
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            std::fs::write(&path, contents).unwrap();
+            std::fs::create_dir_all(&path).unwrap();
+            for (name, contents) in files {
+                std::fs::write(path.join(name), contents).unwrap();
+            }
             Self(path)
         }
     }
 
-    impl Drop for TempFile {
+    impl Drop for TempDir {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
     #[test]
     fn dot_env_is_read_into_a_map() {
-        let file =
-            TempFile::new("# comment\nCHOPIN_UNIT_ONLY_IN_FILE=from-file\nexport QUOTED=\"a b\"\n");
-        let vars = dot_env(&file.0).unwrap();
+        let dir = TempDir::with(&[
+            (
+                ".env",
+                "# comment\nCHOPIN_UNIT_ONLY_IN_FILE=from-file\nexport QUOTED=\"a b\"\n",
+            ),
+            (".env.bad", "GOOD=1\nBAD LINE\n"),
+        ]);
+        let vars = dot_env(&dir.0, ".env").unwrap();
         assert_eq!(vars["CHOPIN_UNIT_ONLY_IN_FILE"], "from-file");
         assert_eq!(vars["QUOTED"], "a b");
         assert!(std::env::var("CHOPIN_UNIT_ONLY_IN_FILE").is_err());
-        assert!(dot_env(Path::new("/nonexistent/.env")).unwrap().is_empty());
-        let malformed = TempFile::new("GOOD=1\nBAD LINE\n");
-        let error = dot_env(&malformed.0).unwrap_err();
+        assert!(dot_env(&dir.0, ".env.missing").unwrap().is_empty());
+        let error = dot_env(&dir.0, ".env.bad").unwrap_err();
         assert!(error.is_config());
         assert!(
-            error.to_string().starts_with("cannot read .env: "),
+            error.to_string().starts_with("cannot read .env.bad: "),
             "{error}"
         );
+    }
+
+    /// `env_files` in `dir` with `process` as the process environment.
+    fn files(dir: &TempDir, process: &[(&str, &str)]) -> Result<HashMap<String, String>, Error> {
+        let process: HashMap<&str, &str> = process.iter().copied().collect();
+        env_files(&dir.0, &|name| {
+            Ok(process.get(name).map(|v| (*v).to_owned()))
+        })
+    }
+
+    #[test]
+    fn environment_files_win_in_order_local_then_environment_then_env() {
+        let dir = TempDir::with(&[
+            (".env", "ENVIRONMENT=test\nA=env\nB=env\nC=env\nD=env\n"),
+            (
+                ".env.test",
+                "B=test\nC=test\nD=test\nENVIRONMENT=production\n",
+            ),
+            (".env.production", "B=production\n"),
+            (".env.local", "C=local\n"),
+        ]);
+        let vars = files(&dir, &[]).unwrap();
+        let value = |name: &str| vars.get(name).map(String::as_str);
+        assert_eq!(
+            [value("A"), value("B"), value("C"), value("ENVIRONMENT")],
+            [Some("env"), Some("test"), Some("local"), Some("test")],
+            "a .env.{{ENVIRONMENT}} file cannot change ENVIRONMENT"
+        );
+        // The process's ENVIRONMENT chooses the file, then `.env.local` and `.env`'s.
+        let vars = files(&dir, &[("ENVIRONMENT", "Production")]).unwrap();
+        assert_eq!(vars["B"], "production");
+        assert_eq!(vars["D"], "env");
+        let local = TempDir::with(&[
+            (".env", "ENVIRONMENT=test\n"),
+            (".env.local", "ENVIRONMENT=production\n"),
+            (".env.production", "B=production\n"),
+        ]);
+        assert_eq!(files(&local, &[]).unwrap()["B"], "production");
+        assert_eq!(
+            files(&dir, &[("ENVIRONMENT", "staging")])
+                .unwrap_err()
+                .to_string(),
+            "invalid ENVIRONMENT \"staging\": expected \"development\", \"production\" or \"test\""
+        );
+        assert!(!files(&TempDir::with(&[]), &[]).unwrap().contains_key("A"));
+    }
+
+    /// docs/configuration.md's tables, as the settings table renders them.
+    fn rendered() -> String {
+        let line = |doc: &str| doc.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        let mut out = String::new();
+        for (group, rows) in table() {
+            let (title, intro) = group.split_once("\n\n").unwrap_or((group, ""));
+            out += &format!("### {}\n\n{}\n\n", title.trim(), line(intro).trim());
+            out += "| variable | default | allowed | notes |\n|---|---|---|---|\n";
+            for [var, default, allowed, doc] in rows {
+                let default = if default.contains(' ') {
+                    default
+                } else {
+                    format!("`{default}`")
+                };
+                out += &format!(
+                    "| `{var}` | {default} | {allowed} | {} |\n",
+                    line(&doc).trim()
+                );
+            }
+            out += "\n";
+        }
+        out
+    }
+
+    #[test]
+    fn docs_configuration_md_lists_every_setting_as_the_table_says() {
+        const START: &str = "<!-- settings: generated from chopin-core/src/config.rs -->\n\n";
+        const END: &str = "<!-- /settings -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (before, rest) = doc.split_once(START).expect("the start marker");
+        let (listed, after) = rest.split_once(END).expect("the end marker");
+        let expected = rendered();
+        if listed != expected {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                std::fs::write(path, format!("{before}{START}{expected}{END}{after}")).unwrap();
+            }
+            panic!(
+                "docs/configuration.md does not list the settings as the table in config.rs \
+                 does; `UPDATE_DOCS=1 cargo test -p chopin-core --lib config` rewrites it"
+            );
+        }
     }
 }

@@ -32,8 +32,12 @@ enum ErrorKind {
     NotUnicode { var: &'static str },
     #[error("{0}")]
     Secret(String),
-    #[error("cannot read .env: {0}")]
-    DotEnv(#[source] dotenvy::Error),
+    #[error("cannot read {file}: {source}")]
+    DotEnv {
+        file: String,
+        #[source]
+        source: dotenvy::Error,
+    },
     #[error("cannot generate a random secret: {0}")]
     Random(getrandom::Error),
     #[error("cannot resolve SERVER_HOST {host:?}: {source}")]
@@ -112,8 +116,11 @@ impl Error {
         Self::new(ErrorKind::Secret(message))
     }
 
-    pub(crate) fn dotenv(source: dotenvy::Error) -> Self {
-        Self::new(ErrorKind::DotEnv(source))
+    pub(crate) fn dotenv(file: &str, source: dotenvy::Error) -> Self {
+        Self::new(ErrorKind::DotEnv {
+            file: file.to_owned(),
+            source,
+        })
     }
 
     pub(crate) fn random(source: getrandom::Error) -> Self {
@@ -167,7 +174,7 @@ impl Error {
                 | ErrorKind::InvalidField { .. }
                 | ErrorKind::NotUnicode { .. }
                 | ErrorKind::Secret(_)
-                | ErrorKind::DotEnv(_)
+                | ErrorKind::DotEnv { .. }
         )
     }
 

@@ -32,9 +32,17 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
-use crate::middleware::{
-    catch_panic::{internal_error, panic_detail},
-    request_id::{X_REQUEST_ID, client_id},
+use utoipa::openapi::{
+    ContentBuilder, PathItem,
+    schema::{ObjectBuilder, Type},
+};
+
+use crate::{
+    middleware::{
+        catch_panic::{internal_error, panic_detail},
+        request_id::{X_REQUEST_ID, client_id},
+    },
+    openapi::get_and_head,
 };
 
 const SERVER: HeaderValue = HeaderValue::from_static("chopin");
@@ -329,17 +337,39 @@ impl FastRoute {
         self.path
     }
 
-    /// The `Content-Type` it answers with (a computed route's default).
-    pub(crate) fn content_type(&self) -> &str {
-        self.content_type.to_str().unwrap_or_default()
-    }
-
-    /// The body a static route answers with.
-    pub(crate) fn static_body(&self) -> Option<&[u8]> {
-        match &self.answer {
-            Answer::Static { body, .. } => Some(body),
+    /// Its entry in the OpenAPI document: `GET` and `HEAD` answering the registered
+    /// body, or what the handler writes.
+    pub(crate) fn documentation(&self) -> PathItem {
+        let content_type = self.content_type.to_str().unwrap_or_default();
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        let schema = if media == "application/json" {
+            ObjectBuilder::new().build()
+        } else {
+            ObjectBuilder::new().schema_type(Type::String).build()
+        };
+        let example = match &self.answer {
+            Answer::Static { body, .. } => Some(match serde_json::from_slice(body) {
+                Ok(value) if media == "application/json" => value,
+                _ => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()),
+            }),
             Answer::Computed(_) => None,
-        }
+        };
+        let (summary, description) = match example {
+            Some(_) => ("Static response of", "The registered body"),
+            None => (
+                "Computed response of",
+                "The body the route's handler writes",
+            ),
+        };
+        get_and_head(
+            format!("{summary} {}", self.path),
+            description,
+            media,
+            ContentBuilder::new()
+                .schema(Some(schema))
+                .example(example)
+                .build(),
+        )
     }
 
     /// Runs a computed route's handler: status, content type, and the body in `body`.

@@ -6,7 +6,7 @@
     reason = "a test harness: a broken harness must stop the fuzzer loudly"
 )]
 
-use std::{cell::Cell, io, net::SocketAddr, time::Duration};
+use std::{io, net::SocketAddr, time::Duration};
 
 use axum::{Router, routing::post};
 use bytes::Bytes;
@@ -58,12 +58,6 @@ pub struct Served {
 
 thread_local! {
     static HARNESS: Harness = Harness::new();
-    static PEAK_PENDING: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Called by the fast lane before each write with the bytes it is about to write.
-pub(crate) fn pending_output(len: usize) {
-    PEAK_PENDING.set(PEAK_PENDING.get().max(len));
 }
 
 /// Sends each chunk as its own write on a fresh connection, then closes the sending
@@ -75,7 +69,7 @@ pub(crate) fn pending_output(len: usize) {
 /// use loopback sockets.
 pub fn serve(chunks: &[&[u8]]) -> Served {
     HARNESS.with(|harness| {
-        PEAK_PENDING.set(0);
+        server::peak_output::take();
         let received = harness.runtime.block_on(async {
             tokio::time::timeout(LIMIT, harness.exchange(chunks))
                 .await
@@ -83,7 +77,7 @@ pub fn serve(chunks: &[&[u8]]) -> Served {
         });
         Served {
             received,
-            peak_pending: PEAK_PENDING.get(),
+            peak_pending: server::peak_output::take(),
         }
     })
 }

@@ -12,9 +12,10 @@
 //!
 //! - `app`: [`App`], which gathers configuration, your routes and fast routes into one
 //!   router.
-//! - `config`: [`Config`] from environment variables, `.env` or code, and its rules;
-//!   [`vars`] names the variables and [`defaults`] holds every default. Its leaf
-//!   `config/database_url` is [`DatabaseUrl`], parsed once and masked when printed.
+//! - `config`: [`Config`] from environment variables, `.env` files or code: one table
+//!   of settings gives the fields, [`vars`], defaults, rules and messages. Its leaves:
+//!   `config/rules` (the kinds of setting), `config/values` (the setting types) and
+//!   `config/database_url` ([`DatabaseUrl`], parsed once and masked when printed).
 //! - `db`: the database pool ([`Db`]) from `DATABASE_URL`, migrations, and database
 //!   failures as `503`/`500`.
 //! - [`auth`]: users, argon2id passwords, HS256 tokens, the `/api/auth` routes and the
@@ -43,6 +44,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod api_error;
 mod app;
 pub mod auth;
+mod clock;
 mod config;
 mod db;
 mod error;
@@ -52,10 +54,12 @@ mod fast_route;
 pub mod fuzzing;
 mod middleware;
 mod openapi;
+mod paths;
 mod routes;
 mod server;
 mod state;
 mod telemetry;
+mod tokens;
 mod welcome;
 
 /// The Rust examples of the README and the docs, compiled by `cargo test --doc`.
@@ -77,18 +81,30 @@ mod documentation_examples {
 
 pub use api_error::ApiError;
 pub use app::App;
+/// The axum Chopin is built on, so your crate needs no version of its own to match.
+pub use axum;
+pub use clock::now_rfc3339;
 pub use config::{
-    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, defaults, vars,
+    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, vars,
 };
-pub use db::{Db, now_rfc3339};
+pub use db::Db;
 pub use error::Error;
 pub use fast_route::{FastRequest, FastResponse, FastRoute};
+/// The `http` types of [`axum`] and hyper.
+pub use http;
 pub use middleware::KeepErrorBody;
 pub use routes::{Routes, RoutesFuture};
+/// The serde of Chopin's JSON; with `#[serde(crate = "chopin_core::serde")]` its derives
+/// need no `serde` dependency of your own.
+pub use serde;
+/// The `serde_json` of [`FastResponse::json`] and Chopin's JSON bodies.
+pub use serde_json;
 pub use server::Server;
 /// The sqlx version Chopin's [`Db`] comes from, for queries and `migrate!`.
 pub use sqlx;
 pub use state::AppState;
+/// The tower of [`App::layer`]'s `Layer` and `Service`.
+pub use tower;
 /// The utoipa version of Chopin's OpenAPI document, for `#[utoipa::path]` and schemas.
 pub use utoipa;
 /// Routers that document themselves, for [`App::api_router`].

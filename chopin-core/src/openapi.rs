@@ -7,21 +7,16 @@
 use std::borrow::Cow;
 
 use utoipa::{
-    Modify, OpenApi, ToSchema,
-    openapi::{
-        self, ContentBuilder, HttpMethod, PathItem, ResponseBuilder, Tag,
-        path::OperationBuilder,
-        schema::{ObjectBuilder, Type},
-        security::{Http, HttpAuthScheme, SecurityScheme},
-    },
+    OpenApi, ToSchema,
+    openapi::{self, HttpMethod, PathItem, ResponseBuilder, Tag, path::OperationBuilder},
 };
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::{api_error::ApiError, auth, fast_route::FastRoute, welcome};
+use crate::{
+    api_error::ApiError,
+    paths::{DOCS_PATH, SPEC_PATH},
+};
 
-/// Where the page lives; the document is at `{DOCS_PATH}/openapi.json`.
-pub(crate) const DOCS_PATH: &str = "/api-docs";
-const SPEC_PATH: &str = "/api-docs/openapi.json";
 /// The tag of `/` and the fast routes.
 const STATIC_TAG: &str = "static";
 
@@ -52,10 +47,7 @@ struct ErrorResponse {
         title = "Chopin application",
         description = "Generated from the code. Errors share one JSON shape (`Error`)."
     ),
-    paths(auth::handlers::signup, auth::handlers::login, auth::handlers::me),
-    components(schemas(ApiError)),
-    modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and access tokens"))
+    components(schemas(ApiError))
 )]
 struct ChopinApi;
 
@@ -72,20 +64,7 @@ impl ToSchema for ApiError {
     }
 }
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut openapi::OpenApi) {
-        let mut scheme = Http::new(HttpAuthScheme::Bearer);
-        scheme.bearer_format = Some("JWT".to_owned());
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(auth::BEARER, SecurityScheme::Http(scheme));
-    }
-}
-
-/// Chopin's own document: the auth routes, the error shape, the bearer scheme.
+/// Chopin's own document: the error shape; the batteries add their routes.
 pub(crate) fn document() -> openapi::OpenApi {
     let mut document = ChopinApi::openapi();
     // The derive fills in Chopin's own licence; the application's is not known here.
@@ -93,27 +72,22 @@ pub(crate) fn document() -> openapi::OpenApi {
     document
 }
 
-/// Adds the welcome page (if Chopin answers `/`) and the fast routes, then mounts the
-/// page and the document. What you documented yourself for the same paths is kept:
-/// Chopin's entries only add the methods you did not document.
+/// Adds `entries` (the welcome page, the fast routes), then mounts the page and the
+/// document. What you documented yourself for the same paths is kept: these entries only
+/// add the methods you did not document.
 pub(crate) fn mount(
     routes: axum::Router,
     mut document: openapi::OpenApi,
-    fast_routes: &[FastRoute],
-    welcome: bool,
+    entries: impl IntoIterator<Item = (String, PathItem)>,
 ) -> axum::Router {
     let paths = &mut document.paths.paths;
-    let mut add = |path: &str, item: PathItem| match paths.get_mut(path) {
-        Some(yours) => yours.merge_operations(item),
-        None => {
-            paths.insert(path.to_owned(), item);
+    for (path, item) in entries {
+        match paths.get_mut(&path) {
+            Some(yours) => yours.merge_operations(item),
+            None => {
+                paths.insert(path, item);
+            }
         }
-    };
-    if welcome {
-        add("/", welcome::documentation());
-    }
-    for route in fast_routes {
-        add(route.path(), fast_route_item(route));
     }
     let tags = document.tags.get_or_insert_with(Vec::new);
     tags.push(Tag::new(STATIC_TAG));
@@ -122,43 +96,6 @@ pub(crate) fn mount(
         // No calls to validator.swagger.io: the page works offline.
         .config(Config::from(SPEC_PATH).validator_url("none"));
     routes.merge(ui)
-}
-
-/// `GET` and `HEAD` answering the registered body.
-fn fast_route_item(route: &FastRoute) -> PathItem {
-    let content_type = route.content_type();
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or(content_type)
-        .trim();
-    let schema = if media == "application/json" {
-        ObjectBuilder::new().build()
-    } else {
-        ObjectBuilder::new().schema_type(Type::String).build()
-    };
-    let example = route
-        .static_body()
-        .map(|body| match serde_json::from_slice(body) {
-            Ok(value) if media == "application/json" => value,
-            _ => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()),
-        });
-    let (summary, description) = match example {
-        Some(_) => ("Static response of", "The registered body"),
-        None => (
-            "Computed response of",
-            "The body the route's handler writes",
-        ),
-    };
-    get_and_head(
-        format!("{summary} {}", route.path()),
-        description,
-        media,
-        ContentBuilder::new()
-            .schema(Some(schema))
-            .example(example)
-            .build(),
-    )
 }
 
 /// A path answering `GET` with `content` and `HEAD` with the same headers, no body, as

@@ -19,7 +19,7 @@ use axum::{
 use pin_project_lite::pin_project;
 use tower::{Service, ServiceExt};
 
-use crate::middleware::{RenderErrors, RenderErrorsFuture};
+use crate::middleware::json_errors::{RenderErrors, RenderErrorsFuture};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc};
 
 use axum::extract::FromRef;
 
-use crate::{api_error::ApiError, auth::Tokens, config::Config, db::Db};
+use crate::{api_error::ApiError, config::Config, db::Db, tokens::Tokens};
 
 /// The database pool and the token keys, cheap to clone (reference counts).
 ///

@@ -1,11 +1,11 @@
 //! HS256 access tokens: `sub` (the user id), `iat`, `exp`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{api_error::ApiError, config::JwtSecret};
+use crate::{api_error::ApiError, clock::unix_now, config::JwtSecret};
 
 /// Clock difference tolerated between the servers that issue and check tokens.
 const LEEWAY_SECS: u64 = 5;
@@ -72,12 +72,6 @@ impl Tokens {
             .parse()
             .map_err(|_| ApiError::unauthorized("the token is invalid"))
     }
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

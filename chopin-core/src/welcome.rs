@@ -18,11 +18,7 @@ use utoipa::{
     openapi::{ContentBuilder, PathItem},
 };
 
-use crate::{
-    api_error::ApiError,
-    config::ServerMode,
-    openapi::{self, DOCS_PATH},
-};
+use crate::{api_error::ApiError, config::ServerMode, openapi, paths::DOCS_PATH};
 
 /// What `GET /` answers.
 #[derive(Serialize, ToSchema)]

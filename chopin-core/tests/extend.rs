@@ -197,10 +197,12 @@ async fn waiting_for_a_layer_to_be_ready_counts_against_the_request_timeout() {
 #[tokio::test]
 async fn your_fallback_answers_what_no_route_matches() {
     for mode in MODES {
-        let routes = Router::new()
-            .route("/mine", get(|| async { "mine" }))
+        let routes = Router::new().route("/mine", get(|| async { "mine" }));
+        let app = app_in(mode)
+            .await
+            .router(routes)
             .fallback(|| async { (StatusCode::NOT_FOUND, Html("<h1>not here</h1>")) });
-        let server = start_app(app_in(mode).await.router(routes)).await;
+        let server = start_app(app).await;
         let http = client();
         for path in ["/nowhere", "/"] {
             let response = http.get(server.url(path)).send().await.expect("request");
@@ -220,6 +222,15 @@ async fn your_fallback_answers_what_no_route_matches() {
             "{mode:?}: no welcome page documented where it is not served"
         );
         server.shutdown().await.expect("shutdown");
+
+        // A router's own fallback cannot silently replace Chopin's, or be replaced by it.
+        let app = app_in(mode).await;
+        let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            app.router(Router::new().fallback(|| async { "mine" }))
+        }));
+        let panic = merged.expect_err("a router with its own fallback is refused");
+        let message = panic.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(message.contains("both have a fallback"), "{message:?}");
 
         // Without one, Chopin's JSON 404 and welcome page.
         let server = start_app(app_in(mode).await).await;

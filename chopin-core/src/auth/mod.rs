@@ -14,15 +14,15 @@
 mod extract;
 pub(crate) mod handlers;
 mod password;
-mod token;
 mod user;
 
-use axum::{
-    Router,
-    routing::{get, post},
+use axum::Router;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub(crate) use self::token::{Tokens, unix_now};
 pub use self::{
     extract::{AuthUser, MinimumRole, RequireRole, roles},
     user::{Role, User},
@@ -31,7 +31,7 @@ use crate::state::AppState;
 
 /// Name of the bearer-token security scheme in the OpenAPI document (the handlers'
 /// `security(("bearer" = []))` must say the same).
-pub(crate) const BEARER: &str = "bearer";
+const BEARER: &str = "bearer";
 
 /// Creates an account with `role`, held to signup's rules (a `422` naming the invalid
 /// fields, a `409` for a taken email or username): to seed an admin, or to set up the
@@ -63,11 +63,33 @@ pub async fn create_user(
     handlers::create(state, email, username, password.to_owned(), role).await
 }
 
-/// The auth routes, ready to merge.
-pub(crate) fn routes(state: AppState) -> Router {
-    Router::new()
-        .route("/api/auth/signup", post(handlers::signup))
-        .route("/api/auth/login", post(handlers::login))
-        .route("/api/auth/me", get(handlers::me))
+/// The `/api/auth` routes, ready to merge, and their OpenAPI document: paths, the
+/// `auth` tag and the bearer scheme.
+pub(crate) fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(AuthApi::openapi())
+        .routes(routes!(handlers::signup))
+        .routes(routes!(handlers::login))
+        .routes(routes!(handlers::me))
         .with_state(state)
+        .split_for_parts()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    modifiers(&BearerAuth),
+    tags((name = "auth", description = "Accounts and access tokens"))
+)]
+struct AuthApi;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".to_owned());
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme));
+    }
 }

@@ -136,7 +136,7 @@ pub(crate) async fn insert(
     password_hash: &str,
     role: Role,
 ) -> Result<User, sqlx::Error> {
-    let created_at = crate::db::now_rfc3339();
+    let created_at = crate::clock::now_rfc3339();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO chopin_users (email, username, password_hash, role, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",

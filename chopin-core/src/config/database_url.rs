@@ -5,6 +5,10 @@ use std::{fmt, str::FromStr};
 
 use crate::error::Error;
 
+/// What `DATABASE_URL` accepts.
+pub(super) const EXPECTED: &str =
+    "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db";
+
 /// Which database a [`DatabaseUrl`] names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -64,11 +68,17 @@ impl DatabaseUrl {
                 masked,
                 backend,
             }),
-            None => Err(Error::invalid(
-                super::vars::DATABASE_URL,
-                &masked,
-                "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db",
-            )),
+            None => Err(Error::invalid(super::vars::DATABASE_URL, &masked, EXPECTED)),
+        }
+    }
+
+    /// An SQLite file at `path`, which holds no password.
+    pub(crate) fn sqlite_file(path: &str) -> Self {
+        let url = format!("sqlite:{path}");
+        Self {
+            masked: url.clone(),
+            url,
+            backend: Backend::Sqlite { in_memory: false },
         }
     }
 

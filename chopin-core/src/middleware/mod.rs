@@ -22,7 +22,7 @@
 mod body_limit;
 pub(crate) mod catch_panic;
 mod host;
-mod json_errors;
+pub(crate) mod json_errors;
 pub(crate) mod request_id;
 mod security_headers;
 mod timeout;
@@ -73,8 +73,6 @@ const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// Longest wait for a plain-text error body to be rewritten as JSON: such bodies are a
 /// short message a handler has at hand, so one that takes longer is not waited for.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
-
-pub(crate) use self::json_errors::{RenderErrors, RenderErrorsFuture};
 
 /// How long an error body may take to arrive before it is rendered without its text.
 pub(crate) fn error_body_timeout(config: &Config) -> Duration {

@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::openapi::DOCS_PATH;
+use crate::paths::DOCS_PATH;
 
 /// For JSON: nothing may load, nothing may frame it.
 const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";

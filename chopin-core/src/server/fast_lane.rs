@@ -49,6 +49,25 @@ const MAX_URI_LEN: usize = u16::MAX as usize - 1;
 /// Longest `Host` remembered as valid per connection.
 const KNOWN_HOST: usize = 255;
 
+/// The most output the lane held before one write, for the fuzz target's bound check.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod peak_output {
+    use std::cell::Cell;
+
+    thread_local! {
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn record(len: usize) {
+        PEAK.set(PEAK.get().max(len));
+    }
+
+    /// The peak since the last call, which starts it again.
+    pub(crate) fn take() -> usize {
+        PEAK.replace(0)
+    }
+}
+
 /// What the fast lane keeps for one connection besides its read buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
@@ -162,7 +181,7 @@ impl FastLane {
                 date::with(|head_end| self.answer(&mut buf, &mut buffers, head_end, closing));
             if !buffers.out.is_empty() {
                 #[cfg(feature = "fuzzing")]
-                crate::fuzzing::pending_output(buffers.out.len());
+                peak_output::record(buffers.out.len());
                 if let Err(err) = self
                     .write_all(stream, &buffers.out, timer, &mut sleep)
                     .await

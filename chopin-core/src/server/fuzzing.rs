@@ -8,6 +8,8 @@ use tokio::{net::TcpStream, sync::Semaphore};
 use super::{connection::Http, drain::Drain, service::ChopinService, timer::CoarseTimer};
 use crate::{config::Config, fast_route::FastRoutes, middleware, routes::Routes};
 
+pub(crate) use super::fast_lane::peak_output;
+
 /// See [`super::BATCH_LIMIT`].
 pub(crate) const BATCH_LIMIT: usize = super::BATCH_LIMIT;
 

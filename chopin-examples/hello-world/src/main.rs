@@ -3,8 +3,10 @@
 //! middleware). Run with `cargo run -p chopin-hello-world`; configured like any Chopin
 //! app by `SERVER_PORT`, `DATABASE_URL`, `SERVER_MODE`, ... or `.env`.
 
-use axum::{Router, routing::get};
-use chopin_core::App;
+use chopin_core::{
+    App,
+    axum::{Router, routing::get},
+};
 
 #[tokio::main]
 async fn main() -> Result<(), chopin_core::Error> {

@@ -1,0 +1,259 @@
+//! The setting types of their own: the named choices, the JWT secret, the CORS origins,
+//! and the rules of the settings that are text.
+
+use std::{fmt, str::FromStr};
+
+use http::HeaderValue;
+
+use super::{
+    database_url,
+    rules::{Named, OneOf, Rule, Text},
+    vars,
+};
+use crate::{DatabaseUrl, error::Error};
+
+/// An enum named by the words of its variable, with `FromStr` saying what is allowed.
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident by $var:ident {
+        $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+
+    }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl Named for $name {
+            const NAMES: &'static [(&'static str, Self)] = &[$(($word, Self::$variant)),+];
+        }
+
+        impl $name {
+            #[doc = concat!("The name used in `", stringify!($var), "`.")]
+            pub fn as_str(self) -> &'static str {
+                self.name()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+
+            #[doc = concat!("Errors name `", stringify!($var), "` and the words it takes.")]
+            fn from_str(s: &str) -> Result<Self, Error> {
+                OneOf.parse(vars::$var, s)
+            }
+        }
+    };
+}
+
+named! {
+    /// Which server runs the application.
+    ServerMode by SERVER_MODE {
+        /// `axum::serve` on one listener and a multi-threaded runtime.
+        #[default]
+        Standard = "standard",
+        /// One thread, runtime and `SO_REUSEPORT` listener per core, fast routes first.
+        Performance = "performance",
+    }
+}
+
+named! {
+    /// Where the application runs; decides which insecure conveniences are allowed.
+    Environment by ENVIRONMENT {
+        /// Local work: a missing `JWT_SECRET` is replaced by a random one, with a warning.
+        #[default]
+        Development = "development",
+        /// Deployed: secrets are required and wide-open CORS is refused.
+        Production = "production",
+        /// Automated tests: strict like production.
+        Test = "test",
+    }
+}
+
+named! {
+    /// Log line format.
+    LogFormat by LOG_FORMAT {
+        /// Human-readable lines.
+        #[default]
+        Text = "text",
+        /// One JSON object per line, for log collectors.
+        Json = "json",
+    }
+}
+
+/// Shortest `JWT_SECRET` accepted outside development, in bytes.
+pub(crate) const JWT_SECRET_MIN_LEN: usize = 32;
+
+/// The secret that signs access tokens. Its `Debug` output never shows the bytes.
+#[derive(Clone)]
+pub struct JwtSecret {
+    bytes: Vec<u8>,
+    generated: bool,
+}
+
+impl JwtSecret {
+    /// A secret from explicit bytes, e.g. read from a vault.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            generated: false,
+        }
+    }
+
+    /// A random 32-byte secret, valid for this process only: tokens die with it.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if the operating system's random source is unavailable.
+    pub fn random() -> Result<Self, Error> {
+        let mut bytes = vec![0; JWT_SECRET_MIN_LEN];
+        getrandom::fill(&mut bytes).map_err(Error::random)?;
+        Ok(Self {
+            bytes,
+            generated: true,
+        })
+    }
+
+    /// None configured yet: [`JwtSecret::or_random`] draws one when the app starts.
+    pub(super) const fn unset() -> Self {
+        Self {
+            bytes: Vec::new(),
+            generated: true,
+        }
+    }
+
+    /// This secret, or a random one if none was configured.
+    pub(crate) fn or_random(self) -> Result<Self, Error> {
+        if self.generated && self.bytes.is_empty() {
+            return Self::random();
+        }
+        Ok(self)
+    }
+
+    /// The raw secret.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether Chopin generated this secret because none was configured.
+    pub fn is_generated(&self) -> bool {
+        self.generated
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSecret")
+            .field("len", &self.bytes.len())
+            .field("generated", &self.generated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which cross-origin requests browsers may make.
+///
+/// Restrictive by default: no CORS headers at all, so browsers allow same-origin only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers.
+    #[default]
+    None,
+    /// These exact origins, e.g. `https://app.example.com`.
+    List(Vec<HeaderValue>),
+    /// Any origin (`*`), without credentials. Refused in production.
+    Any,
+}
+
+pub(super) const HOST: Text<String> = Text {
+    expected: "a host name or IP address, e.g. 127.0.0.1, 0.0.0.0 or localhost",
+    parse: |var, text| host(var, text).map(|()| text.to_owned()),
+    check: |var, text| host(var, text),
+    #[cfg(test)]
+    show: String::clone,
+};
+
+fn host(var: &'static str, host: &str) -> Result<(), Error> {
+    if host.trim().is_empty() || host.contains(char::is_whitespace) {
+        return Err(Error::invalid(var, host, HOST.expected));
+    }
+    Ok(())
+}
+
+pub(super) const LOG_FILTER: Text<String> = Text {
+    expected: "tracing filter directives such as \"info\" or \"warn,my_app=debug\"",
+    parse: |var, text| log_filter(var, text).map(|()| text.to_owned()),
+    check: |var, text| log_filter(var, text),
+    #[cfg(test)]
+    show: String::clone,
+};
+
+fn log_filter(var: &'static str, filter: &str) -> Result<(), Error> {
+    match tracing_subscriber::EnvFilter::try_new(filter) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::invalid(var, filter, LOG_FILTER.expected)),
+    }
+}
+
+pub(super) const DATABASE_URL: Text<DatabaseUrl> = Text {
+    expected: database_url::EXPECTED,
+    parse: |_, text| DatabaseUrl::new(text),
+    check: |_, _| Ok(()),
+    #[cfg(test)]
+    show: DatabaseUrl::to_string,
+};
+
+/// The environment's rule is checked with the others that join two settings.
+pub(super) const SECRET: Text<JwtSecret> = Text {
+    expected: "at least 32 bytes outside development",
+    parse: |_, text| Ok(JwtSecret::new(text)),
+    check: |_, _| Ok(()),
+    #[cfg(test)]
+    show: |_| "random per process in development".to_owned(),
+};
+
+pub(super) const ORIGINS: Text<CorsOrigins> = Text {
+    expected: "comma-separated origins like https://app.example.com, or \"*\"",
+    parse: cors_origins,
+    check: |var, origins| match origins {
+        CorsOrigins::List(list) => list.iter().try_for_each(|origin| match origin.to_str() {
+            Ok(text) if is_origin(text) => Ok(()),
+            _ => Err(Error::invalid(
+                var,
+                &String::from_utf8_lossy(origin.as_bytes()),
+                ORIGINS.expected,
+            )),
+        }),
+        CorsOrigins::None | CorsOrigins::Any => Ok(()),
+    },
+    #[cfg(test)]
+    show: |_| "unset: no CORS headers".to_owned(),
+};
+
+fn cors_origins(var: &'static str, text: &str) -> Result<CorsOrigins, Error> {
+    if text.trim() == "*" {
+        return Ok(CorsOrigins::Any);
+    }
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match HeaderValue::from_str(origin) {
+            Ok(value) if is_origin(origin) => origins.push(value),
+            _ => return Err(Error::invalid(var, text, ORIGINS.expected)),
+        }
+    }
+    Ok(if origins.is_empty() {
+        CorsOrigins::None
+    } else {
+        CorsOrigins::List(origins)
+    })
+}
+
+/// `scheme://host[:port]`, as a browser sends it in `Origin`.
+fn is_origin(origin: &str) -> bool {
+    let (scheme, rest) = origin.split_once("://").unwrap_or(("", origin));
+    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
+}
