@@ -27,7 +27,7 @@ pub use self::{
     extract::{AuthUser, MinimumRole, RequireRole, roles},
     user::{Role, User},
 };
-use crate::state::AppState;
+use crate::{api_error::ApiError, state::AppState};
 
 /// Name of the bearer-token security scheme in the OpenAPI document (the handlers'
 /// `security(("bearer" = []))` must say the same).
@@ -59,7 +59,7 @@ pub async fn create_user(
     username: &str,
     password: &str,
     role: Role,
-) -> Result<User, crate::ApiError> {
+) -> Result<User, ApiError> {
     handlers::create(state, email, username, password.to_owned(), role).await
 }
 

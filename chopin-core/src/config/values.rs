@@ -6,11 +6,11 @@ use std::{fmt, str::FromStr};
 use http::HeaderValue;
 
 use super::{
-    database_url,
+    database_url::{self, DatabaseUrl},
     rules::{Named, OneOf, Rule, Text},
     vars,
 };
-use crate::{DatabaseUrl, error::Error};
+use crate::error::Error;
 
 /// An enum named by the words of its variable, with `FromStr` saying what is allowed.
 macro_rules! named {
