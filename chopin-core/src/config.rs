@@ -12,13 +12,14 @@ mod values;
 use std::{collections::HashMap, path::Path, time::Duration};
 
 pub(crate) use self::database_url::Backend;
+use self::{
+    database_url::DATABASE_URL,
+    rules::{ONE_OF, Setting, count, hours, seconds},
+    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, ORIGINS, SECRET},
+};
 pub use self::{
     database_url::DatabaseUrl,
     values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode},
-};
-use self::{
-    rules::{OneOf, Rule, Zero, count, hours, seconds},
-    values::{DATABASE_URL, HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, ORIGINS, SECRET},
 };
 use crate::error::Error;
 
@@ -80,14 +81,14 @@ macro_rules! settings {
             fn parse_each(get: &Get<'_>) -> Result<Self, Error> {
                 Ok(Self {$($(
                     $field: match get(vars::$var)? {
-                        Some(text) => Rule::<$ty>::parse(&$rule, vars::$var, &text)?,
+                        Some(text) => <$ty as Setting>::read(vars::$var, &text, &$rule)?,
                         None => $default,
                     },
                 )+)+})
             }
 
             fn check_each(&self) -> Result<(), Error> {
-                $($(Rule::<$ty>::check(&$rule, vars::$var, stringify!($field), &self.$field)?;)+)+
+                $($(Setting::check(&self.$field, vars::$var, stringify!($field), &$rule)?;)+)+
                 Ok(())
             }
         }
@@ -100,14 +101,14 @@ macro_rules! settings {
                 vec![$([
                     stringify!($var).to_owned(),
                     settings!(@shown $ty, $rule, $default $(, $shown)?),
-                    Rule::<$ty>::expected(&$rule),
+                    <$ty as Setting>::expected(&$rule),
                     concat!($($doc, "\n"),+).to_owned(),
                 ]),+],
             )),+]
         }
     };
     (@shown $ty:ty, $rule:expr, $default:expr, $shown:literal) => { $shown.to_owned() };
-    (@shown $ty:ty, $rule:expr, $default:expr) => { Rule::<$ty>::show(&$rule, &$default) };
+    (@shown $ty:ty, $rule:expr, $default:expr) => { <$ty as Setting>::show(&$default, &$rule) };
 }
 
 settings! {
@@ -117,31 +118,31 @@ settings! {
     Server {
         /// `development`, `production` or `test`: `production` and `test` require
         /// `JWT_SECRET` and refuse `CORS_ALLOWED_ORIGINS=*`.
-        environment: Environment = ENVIRONMENT, OneOf, default Environment::Development;
+        environment: Environment = ENVIRONMENT, ONE_OF, default Environment::Development;
         /// `standard` or `performance`, case-insensitive.
-        mode: ServerMode = SERVER_MODE, OneOf, default ServerMode::Standard;
+        mode: ServerMode = SERVER_MODE, ONE_OF, default ServerMode::Standard;
         /// Host name or IP address to listen on: `0.0.0.0` for every interface; names
         /// like `localhost` are resolved.
         host: String = SERVER_HOST, HOST, default "127.0.0.1".to_owned();
         /// TCP port to listen on; `0` picks a free port (the bound address is logged and
         /// available from `Server::local_addr`).
-        port: u16 = SERVER_PORT, count("a port number", 0..=65535).note("0 picks a free port"),
+        port: u16 = SERVER_PORT, count("a port number", 0, 65535).note("0 picks a free port"),
             default 3000;
         /// Performance mode: worker threads, one runtime and `SO_REUSEPORT` listener each.
-        workers: usize = SERVER_WORKERS, count("a number of worker threads", 1..=1024),
+        workers: usize = SERVER_WORKERS, count("a number of worker threads", 1, 1024),
             default std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             shown "the number of cores";
         /// Performance mode: pending connections queued per listener before the kernel
         /// refuses more.
-        backlog: u32 = SERVER_BACKLOG, count("a queue length", 1..=65535), default 1024;
+        backlog: u32 = SERVER_BACKLOG, count("a queue length", 1, 65535), default 1024;
         /// Performance mode: `on` answers fast routes from Chopin's own HTTP/1 loop, which
         /// hands every other request to hyper; `off` serves everything through hyper (same
         /// answers, for comparison).
-        fast_lane: bool = FAST_LANE, OneOf, default true;
+        fast_lane: bool = FAST_LANE, ONE_OF, default true;
         /// After SIGINT or SIGTERM, how long in-flight requests may finish; `0` closes
         /// connections at once.
         shutdown_timeout: Duration = SHUTDOWN_TIMEOUT_SECS,
-            seconds(3600, Zero::Allowed("0 closes connections at once")),
+            seconds(3600, "0 closes connections at once"),
             default Duration::from_secs(10);
     }
 
@@ -151,30 +152,31 @@ settings! {
     Limits {
         /// Connections served at once per process; when full, no more are accepted until
         /// one closes (they wait in the listen backlog).
-        max_connections: usize = MAX_CONNECTIONS, count("a number of connections", 1..=1_000_000),
+        max_connections: usize = MAX_CONNECTIONS, count("a number of connections", 1, 1_000_000),
             default 10_000;
         /// Largest request head (request line and headers); a larger one gets `431`. 8192
         /// is the smallest hyper reads.
-        request_head_limit: usize = REQUEST_HEAD_LIMIT, count("a size in bytes", 8192..=1 << 20),
+        request_head_limit: usize = REQUEST_HEAD_LIMIT, count("a size in bytes", 8192, 1 << 20),
             default 32 * 1024;
         /// A client must send each request head within this time (slowloris), and an
         /// HTTP/1 keep-alive connection waiting for its next request is closed after this
         /// long idle; `0` disables both.
         header_read_timeout: Option<Duration> = HEADER_READ_TIMEOUT_SECS,
-            seconds(3600, Zero::Disables("0 disables")), default Some(Duration::from_secs(10));
+            seconds(3600, "0 disables"), default Some(Duration::from_secs(10));
         /// A response write that makes no progress this long (a client that stopped
         /// reading) closes the connection; `0` disables.
         write_timeout: Option<Duration> = WRITE_TIMEOUT_SECS,
-            seconds(3600, Zero::Disables("0 disables")), default Some(Duration::from_secs(30));
+            seconds(3600, "0 disables"), default Some(Duration::from_secs(30));
         /// Largest request body; a larger one gets `413`. It can be raised, not disabled.
-        body_limit: usize = REQUEST_BODY_LIMIT, count("a size in bytes", 1..=1 << 34),
+        body_limit: usize = REQUEST_BODY_LIMIT, count("a size in bytes", 1, 1 << 34),
             default 2 * 1024 * 1024;
         /// A request whose handler takes longer gets `503` with `Retry-After`; `0` disables.
         request_timeout: Option<Duration> = REQUEST_TIMEOUT_SECS,
-            seconds(86400, Zero::Disables("0 disables")), default Some(Duration::from_secs(30));
+            seconds(86400, "0 disables"), default Some(Duration::from_secs(30));
         /// Origins browsers may call from, e.g. `https://app.example.com,http://localhost:5173`;
         /// `*` allows any origin without credentials and is refused in production.
-        cors_origins: CorsOrigins = CORS_ALLOWED_ORIGINS, ORIGINS, default CorsOrigins::None;
+        cors_origins: CorsOrigins = CORS_ALLOWED_ORIGINS, ORIGINS, default CorsOrigins::None,
+            shown "unset: no CORS headers";
     }
 
     /// Database
@@ -188,13 +190,13 @@ settings! {
             default DatabaseUrl::sqlite_file("./app.db");
         /// Most connections the pool opens; an in-memory SQLite database always gets one.
         database_max_connections: u32 = DATABASE_MAX_CONNECTIONS,
-            count("a number of connections", 1..=10_000), default 10;
+            count("a number of connections", 1, 10_000), default 10;
         /// How long a request waits for a connection before it gets `503`.
         database_acquire_timeout: Duration = DATABASE_ACQUIRE_TIMEOUT_SECS,
-            seconds(3600, Zero::Refused), default Duration::from_secs(5);
+            seconds(3600, ""), default Duration::from_secs(5);
         /// How long an unused pooled connection stays open; `0` keeps it.
         database_idle_timeout: Option<Duration> = DATABASE_IDLE_TIMEOUT_SECS,
-            seconds(86400, Zero::Disables("0 keeps idle connections")),
+            seconds(86400, "0 keeps idle connections"),
             default Some(Duration::from_secs(600));
     }
 
@@ -204,7 +206,8 @@ settings! {
     Auth {
         /// HS256 signing secret, required outside development; in development an unset
         /// secret is replaced by a random one with a warning (tokens die with the process).
-        jwt_secret: JwtSecret = JWT_SECRET, SECRET, default JwtSecret::unset();
+        jwt_secret: JwtSecret = JWT_SECRET, SECRET, default JwtSecret::unset(),
+            shown "random per process in development";
         /// Lifetime of an access token (`expires_in` in seconds).
         jwt_expiry: Duration = JWT_EXPIRY_HOURS, hours(24 * 366),
             default Duration::from_secs(24 * 3600);
@@ -215,7 +218,7 @@ settings! {
     /// What is logged to stderr, and how.
     Logging {
         /// `text` or `json` lines.
-        log_format: LogFormat = LOG_FORMAT, OneOf, default LogFormat::Text;
+        log_format: LogFormat = LOG_FORMAT, ONE_OF, default LogFormat::Text;
         /// tracing filter directives, e.g. `info,chopin_core=debug`; requests are logged
         /// at `debug`.
         log_filter: String = RUST_LOG, LOG_FILTER, default "info".to_owned();
@@ -352,7 +355,7 @@ fn env_files(dir: &Path, process: &Get<'_>) -> Result<HashMap<String, String>, E
         .or_else(|| local.get(vars::ENVIRONMENT).cloned())
         .or_else(|| vars.get(vars::ENVIRONMENT).cloned());
     let environment = match named {
-        Some(text) => OneOf.parse(vars::ENVIRONMENT, &text)?,
+        Some(text) => text.parse()?,
         None => Environment::default(),
     };
     vars.extend(dot_env(dir, &format!(".env.{environment}"))?);

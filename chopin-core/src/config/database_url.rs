@@ -3,11 +3,14 @@
 
 use std::{fmt, str::FromStr};
 
+use super::rules::{Rule, Setting, text};
 use crate::error::Error;
 
 /// What `DATABASE_URL` accepts.
-pub(super) const EXPECTED: &str =
-    "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db";
+pub(super) const DATABASE_URL: Rule = text(
+    "a URL such as sqlite:./app.db, sqlite::memory: or postgres://user:pass@host/db",
+    |_| true,
+);
 
 /// Which database a [`DatabaseUrl`] names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +71,11 @@ impl DatabaseUrl {
                 masked,
                 backend,
             }),
-            None => Err(Error::invalid(super::vars::DATABASE_URL, &masked, EXPECTED)),
+            None => Err(Error::invalid(
+                super::vars::DATABASE_URL,
+                &masked,
+                Self::expected(&DATABASE_URL),
+            )),
         }
     }
 
@@ -95,6 +102,17 @@ impl DatabaseUrl {
 
     pub(crate) fn backend(&self) -> Backend {
         self.backend
+    }
+}
+
+impl Setting for DatabaseUrl {
+    fn read(_: &'static str, text: &str, _: &Rule) -> Result<Self, Error> {
+        Self::new(text)
+    }
+
+    #[cfg(test)]
+    fn show(&self, _: &Rule) -> String {
+        self.to_string()
     }
 }
 

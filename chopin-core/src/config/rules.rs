@@ -1,198 +1,199 @@
-//! The kinds of setting: how each is read from its variable, checked when set in code,
-//! and described in errors and in docs/configuration.md.
+//! How a setting is read from its variable, checked when set in code, and described in
+//! errors and in docs/configuration.md.
 
-use std::{fmt, ops::RangeInclusive, str::FromStr, time::Duration};
+use std::{fmt, time::Duration};
 
 use crate::error::Error;
 
-/// How a setting of type `T` is parsed and checked.
-pub(super) trait Rule<T> {
-    /// The value of `var` as written in the environment.
-    fn parse(&self, var: &'static str, text: &str) -> Result<T, Error>;
-
-    /// Whether a value set in code keeps the rule; `field` names it in the error.
-    fn check(&self, var: &'static str, field: &'static str, value: &T) -> Result<(), Error>;
-
-    /// What the variable accepts, in the words of its error message.
-    fn expected(&self) -> String;
-
-    /// `value` as it would be written in the variable, for docs/configuration.md.
-    #[cfg(test)]
-    fn show(&self, value: &T) -> String;
-}
-
-/// A whole number within `range`; `note`, if any, follows the range in messages.
-pub(super) struct Count<N> {
+/// What a variable accepts: a whole number from `min` to `max` (of `unit` seconds, for a
+/// duration), `note` saying what `0` means; or, with no range, text that `valid` approves.
+#[derive(Clone, Copy)]
+pub(super) struct Rule {
     what: &'static str,
-    range: RangeInclusive<N>,
+    min: u64,
+    max: u64,
+    unit: u64,
     note: &'static str,
+    pub(super) valid: fn(&str) -> bool,
 }
 
-/// A number of `what` within `range`.
-pub(super) fn count<N>(what: &'static str, range: RangeInclusive<N>) -> Count<N> {
-    let note = "";
-    Count { what, range, note }
+/// A number of `what` from `min` to `max`.
+pub(super) const fn count(what: &'static str, min: u64, max: u64) -> Rule {
+    let (unit, note, valid) = (1, "", |_: &str| true);
+    Rule {
+        what,
+        min,
+        max,
+        unit,
+        note,
+        valid,
+    }
 }
 
-impl<N> Count<N> {
-    pub(super) fn note(self, note: &'static str) -> Self {
+/// Whole seconds up to `max`; `0` is refused unless `zero` says what it means.
+pub(super) const fn seconds(max: u64, zero: &'static str) -> Rule {
+    let min = if zero.is_empty() { 1 } else { 0 };
+    count("a whole number of seconds", min, max).note(zero)
+}
+
+/// Whole hours from 1 to `max`.
+pub(super) const fn hours(max: u64) -> Rule {
+    let rule = count("a whole number of hours", 1, max);
+    Rule { unit: 3600, ..rule }
+}
+
+/// Text that `valid` approves, `what` saying what.
+pub(super) const fn text(what: &'static str, valid: fn(&str) -> bool) -> Rule {
+    Rule {
+        valid,
+        ..count(what, 0, 0)
+    }
+}
+
+/// The rule of a [`Named`] setting: its names say it all.
+pub(super) const ONE_OF: Rule = text("", |_| true);
+
+impl Rule {
+    /// Says what `0` means, after the range.
+    pub(super) const fn note(self, note: &'static str) -> Self {
         Self { note, ..self }
     }
-}
 
-impl<N: Copy + FromStr + PartialOrd + fmt::Display> Rule<N> for Count<N> {
-    fn parse(&self, var: &'static str, text: &str) -> Result<N, Error> {
-        match text.trim().parse::<N>() {
-            Ok(n) if self.range.contains(&n) => Ok(n),
-            _ => Err(Error::invalid(var, text, self.expected())),
+    fn expected(&self) -> String {
+        let Self { what, min, max, .. } = *self;
+        match (max, self.note) {
+            (0, _) => what.to_owned(),
+            (_, "") => format!("{what} from {min} to {max}"),
+            (_, note) => format!("{what} from {min} to {max} ({note})"),
         }
     }
 
-    fn check(&self, var: &'static str, field: &'static str, n: &N) -> Result<(), Error> {
-        if self.range.contains(n) {
-            return Ok(());
+    fn number(&self, var: &'static str, text: &str) -> Result<u64, Error> {
+        let n = text.trim().parse().ok();
+        let n = n.filter(|n| (self.min..=self.max).contains(n));
+        n.ok_or_else(|| Error::invalid(var, text, self.expected()))
+    }
+
+    /// What a duration set in code may be: finer than whole units, not longer than `max`.
+    fn span(&self, above_zero: bool, or_none: &str) -> String {
+        let lower = if above_zero { "above zero and " } else { "" };
+        let unit = if self.unit == 1 { "seconds" } else { "hours" };
+        format!("a duration {lower}at most {} {unit}{or_none}", self.max)
+    }
+}
+
+/// A type a setting may have.
+pub(super) trait Setting: Sized + fmt::Debug {
+    /// `text`, the value of `var`, read under `rule`.
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error>;
+
+    /// Whether a value set in code keeps `rule`; `field` names it in the error.
+    fn check(&self, _var: &'static str, _field: &'static str, _rule: &Rule) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// What `rule` accepts, in the words of errors and docs.
+    fn expected(rule: &Rule) -> String {
+        rule.expected()
+    }
+
+    /// The value as its variable would say it, for docs/configuration.md.
+    #[cfg(test)]
+    fn show(&self, _: &Rule) -> String {
+        format!("{self:?}")
+    }
+}
+
+fn refused(
+    field: &'static str,
+    var: &'static str,
+    value: impl fmt::Debug,
+    expected: String,
+) -> Error {
+    Error::invalid_field(field, var, format!("{value:?}"), expected)
+}
+
+macro_rules! numbers {
+    ($($n:ty),+) => {$(
+        impl Setting for $n {
+            fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+                let n = rule.number(var, text)?;
+                Self::try_from(n).map_err(|_| Error::invalid(var, text, rule.expected()))
+            }
+
+            fn check(&self, var: &'static str, field: &'static str, rule: &Rule) -> Result<(), Error> {
+                match (rule.min..=rule.max).contains(&(*self as u64)) {
+                    true => Ok(()),
+                    false => Err(refused(field, var, self, rule.expected())),
+                }
+            }
         }
-        Err(Error::invalid_field(
-            field,
-            var,
-            n.to_string(),
-            self.expected(),
-        ))
-    }
-
-    fn expected(&self) -> String {
-        let (min, max) = (self.range.start(), self.range.end());
-        let note = if self.note.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", self.note)
-        };
-        format!("{} from {min} to {max}{note}", self.what)
-    }
-
-    #[cfg(test)]
-    fn show(&self, n: &N) -> String {
-        n.to_string()
-    }
+    )+};
 }
 
-/// A duration written as a whole number of units, at most `max` of them, so no deadline
-/// computed from it can overflow; for an `Option<Duration>`, `0` is `None`.
-pub(super) struct Span {
-    units: Count<u64>,
-    /// Seconds in one unit, and its name.
-    unit: (u64, &'static str),
-    zero: Zero,
-}
+numbers!(u16, u32, usize);
 
-/// What `0` means for a [`Span`]: nothing (it must be positive), `None` (the note says
-/// what, e.g. "0 disables"), or a zero duration (e.g. "0 closes connections at once").
-#[derive(Clone, Copy)]
-pub(super) enum Zero {
-    Refused,
-    Disables(&'static str),
-    Allowed(&'static str),
-}
-
-/// Up to `max` seconds.
-pub(super) fn seconds(max: u64, zero: Zero) -> Span {
-    let what = "a whole number of seconds";
-    let units = match zero {
-        Zero::Refused => count(what, 1..=max),
-        Zero::Disables(note) | Zero::Allowed(note) => count(what, 0..=max).note(note),
-    };
-    Span {
-        units,
-        unit: (1, "seconds"),
-        zero,
-    }
-}
-
-/// From 1 to `max` hours.
-pub(super) fn hours(max: u64) -> Span {
-    Span {
-        units: count("a whole number of hours", 1..=max),
-        unit: (3600, "hours"),
-        zero: Zero::Refused,
-    }
-}
-
-impl Span {
-    fn duration(&self, var: &'static str, text: &str) -> Result<Duration, Error> {
-        Ok(Duration::from_secs(
-            self.units.parse(var, text)? * self.unit.0,
-        ))
+impl Setting for Duration {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        Ok(Self::from_secs(rule.number(var, text)? * rule.unit))
     }
 
-    /// A duration set in code may be finer than whole units, not longer than the maximum.
-    fn allows(&self, var: &'static str, field: &'static str, value: Duration) -> Result<(), Error> {
-        let zero_ok = matches!(self.zero, Zero::Allowed(_));
-        let longest = Duration::from_secs(self.units.range.end() * self.unit.0);
-        if value <= longest && (zero_ok || !value.is_zero()) {
-            return Ok(());
+    fn check(&self, var: &'static str, field: &'static str, rule: &Rule) -> Result<(), Error> {
+        let above_zero = rule.min > 0;
+        if *self > Self::from_secs(rule.max * rule.unit) || (above_zero && self.is_zero()) {
+            return Err(refused(field, var, self, rule.span(above_zero, "")));
         }
-        let lower = if zero_ok { "" } else { "above zero and " };
-        let none = if matches!(self.zero, Zero::Disables(_)) {
-            ", or None"
-        } else {
-            ""
-        };
-        let (max, unit) = (self.units.range.end(), self.unit.1);
-        let expected = format!("a duration {lower}at most {max} {unit}{none}");
-        Err(Error::invalid_field(
-            field,
-            var,
-            format!("{value:?}"),
-            expected,
-        ))
-    }
-}
-
-impl Rule<Duration> for Span {
-    fn parse(&self, var: &'static str, text: &str) -> Result<Duration, Error> {
-        self.duration(var, text)
-    }
-
-    fn check(&self, var: &'static str, field: &'static str, value: &Duration) -> Result<(), Error> {
-        self.allows(var, field, *value)
-    }
-
-    fn expected(&self) -> String {
-        self.units.expected()
+        Ok(())
     }
 
     #[cfg(test)]
-    fn show(&self, value: &Duration) -> String {
-        (value.as_secs() / self.unit.0).to_string()
+    fn show(&self, rule: &Rule) -> String {
+        (self.as_secs() / rule.unit).to_string()
     }
 }
 
-impl Rule<Option<Duration>> for Span {
-    fn parse(&self, var: &'static str, text: &str) -> Result<Option<Duration>, Error> {
-        Ok(Some(self.duration(var, text)?).filter(|d| !d.is_zero()))
+/// `0` is `None`, so a duration set in code must be above zero.
+impl Setting for Option<Duration> {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        Ok(Some(Duration::read(var, text, rule)?).filter(|d| !d.is_zero()))
     }
 
-    fn check(
-        &self,
-        var: &'static str,
-        field: &'static str,
-        value: &Option<Duration>,
-    ) -> Result<(), Error> {
-        value.map_or(Ok(()), |d| self.allows(var, field, d))
-    }
-
-    fn expected(&self) -> String {
-        self.units.expected()
+    fn check(&self, var: &'static str, field: &'static str, rule: &Rule) -> Result<(), Error> {
+        match self {
+            Some(d) if d.is_zero() || d.check(var, field, rule).is_err() => {
+                Err(refused(field, var, d, rule.span(true, ", or None")))
+            }
+            _ => Ok(()),
+        }
     }
 
     #[cfg(test)]
-    fn show(&self, value: &Option<Duration>) -> String {
-        (value.unwrap_or_default().as_secs() / self.unit.0).to_string()
+    fn show(&self, rule: &Rule) -> String {
+        self.unwrap_or_default().show(rule)
+    }
+}
+
+/// Text its rule approves, refused by the same message when set in code.
+impl Setting for String {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        match (rule.valid)(text) {
+            true => Ok(text.to_owned()),
+            false => Err(Error::invalid(var, text, rule.expected())),
+        }
+    }
+
+    fn check(&self, var: &'static str, _: &'static str, rule: &Rule) -> Result<(), Error> {
+        Self::read(var, self, rule).map(drop)
+    }
+
+    #[cfg(test)]
+    fn show(&self, _: &Rule) -> String {
+        self.clone()
     }
 }
 
 /// A value named by one of a fixed set of words, matched without regard to case.
-pub(super) trait Named: Copy + PartialEq + 'static {
+pub(super) trait Named: Copy + PartialEq + fmt::Debug + 'static {
     const NAMES: &'static [(&'static str, Self)];
 
     fn name(self) -> &'static str {
@@ -206,27 +207,16 @@ impl Named for bool {
     const NAMES: &'static [(&'static str, Self)] = &[("on", true), ("off", false)];
 }
 
-/// The rule of a [`Named`] setting.
-pub(super) struct OneOf;
-
-impl<T: Named> Rule<T> for OneOf {
-    fn parse(&self, var: &'static str, text: &str) -> Result<T, Error> {
-        let named = T::NAMES
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(text.trim()));
-        let expected = || Error::invalid(var, text, Rule::<T>::expected(self));
-        named.map(|(_, value)| *value).ok_or_else(expected)
+impl<T: Named> Setting for T {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        let mut names = T::NAMES.iter();
+        let named = names.find(|(name, _)| name.eq_ignore_ascii_case(text.trim()));
+        let refused = || Error::invalid(var, text, Self::expected(rule));
+        named.map(|&(_, value)| value).ok_or_else(refused)
     }
 
-    fn check(&self, _: &'static str, _: &'static str, _: &T) -> Result<(), Error> {
-        Ok(())
-    }
-
-    fn expected(&self) -> String {
-        let quoted: Vec<String> = T::NAMES
-            .iter()
-            .map(|(name, _)| format!("{name:?}"))
-            .collect();
+    fn expected(_: &Rule) -> String {
+        let quoted: Vec<String> = T::NAMES.iter().map(|(n, _)| format!("{n:?}")).collect();
         match quoted.split_last() {
             Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
             _ => quoted.concat(),
@@ -234,35 +224,7 @@ impl<T: Named> Rule<T> for OneOf {
     }
 
     #[cfg(test)]
-    fn show(&self, value: &T) -> String {
-        value.name().to_owned()
-    }
-}
-
-/// A setting of its own kind: parsed by `parse`, checked by `check`.
-pub(super) struct Text<T: 'static> {
-    pub(super) expected: &'static str,
-    pub(super) parse: fn(&'static str, &str) -> Result<T, Error>,
-    pub(super) check: fn(&'static str, &T) -> Result<(), Error>,
-    #[cfg(test)]
-    pub(super) show: fn(&T) -> String,
-}
-
-impl<T> Rule<T> for Text<T> {
-    fn parse(&self, var: &'static str, text: &str) -> Result<T, Error> {
-        (self.parse)(var, text)
-    }
-
-    fn check(&self, var: &'static str, _: &'static str, value: &T) -> Result<(), Error> {
-        (self.check)(var, value)
-    }
-
-    fn expected(&self) -> String {
-        self.expected.to_owned()
-    }
-
-    #[cfg(test)]
-    fn show(&self, value: &T) -> String {
-        (self.show)(value)
+    fn show(&self, _: &Rule) -> String {
+        self.name().to_owned()
     }
 }

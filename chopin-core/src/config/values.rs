@@ -6,8 +6,7 @@ use std::{fmt, str::FromStr};
 use http::HeaderValue;
 
 use super::{
-    database_url::{self, DatabaseUrl},
-    rules::{Named, OneOf, Rule, Text},
+    rules::{Named, ONE_OF, Rule, Setting, text},
     vars,
 };
 use crate::error::Error;
@@ -45,7 +44,7 @@ macro_rules! named {
 
             #[doc = concat!("Errors name `", stringify!($var), "` and the words it takes.")]
             fn from_str(s: &str) -> Result<Self, Error> {
-                OneOf.parse(vars::$var, s)
+                Self::read(vars::$var, s, &ONE_OF)
             }
         }
     };
@@ -169,91 +168,62 @@ pub enum CorsOrigins {
     Any,
 }
 
-pub(super) const HOST: Text<String> = Text {
-    expected: "a host name or IP address, e.g. 127.0.0.1, 0.0.0.0 or localhost",
-    parse: |var, text| host(var, text).map(|()| text.to_owned()),
-    check: |var, text| host(var, text),
-    #[cfg(test)]
-    show: String::clone,
-};
+pub(super) const HOST: Rule = text(
+    "a host name or IP address, e.g. 127.0.0.1, 0.0.0.0 or localhost",
+    |host| !host.trim().is_empty() && !host.contains(char::is_whitespace),
+);
 
-fn host(var: &'static str, host: &str) -> Result<(), Error> {
-    if host.trim().is_empty() || host.contains(char::is_whitespace) {
-        return Err(Error::invalid(var, host, HOST.expected));
+pub(super) const LOG_FILTER: Rule = text(
+    "tracing filter directives such as \"info\" or \"warn,my_app=debug\"",
+    |filter| tracing_subscriber::EnvFilter::try_new(filter).is_ok(),
+);
+
+/// Any text: the environment's rule is checked with the others that join two settings.
+pub(super) const SECRET: Rule = text("at least 32 bytes outside development", |_| true);
+
+impl Setting for JwtSecret {
+    fn read(_: &'static str, text: &str, _: &Rule) -> Result<Self, Error> {
+        Ok(Self::new(text))
     }
-    Ok(())
-}
-
-pub(super) const LOG_FILTER: Text<String> = Text {
-    expected: "tracing filter directives such as \"info\" or \"warn,my_app=debug\"",
-    parse: |var, text| log_filter(var, text).map(|()| text.to_owned()),
-    check: |var, text| log_filter(var, text),
-    #[cfg(test)]
-    show: String::clone,
-};
-
-fn log_filter(var: &'static str, filter: &str) -> Result<(), Error> {
-    match tracing_subscriber::EnvFilter::try_new(filter) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Error::invalid(var, filter, LOG_FILTER.expected)),
-    }
-}
-
-pub(super) const DATABASE_URL: Text<DatabaseUrl> = Text {
-    expected: database_url::EXPECTED,
-    parse: |_, text| DatabaseUrl::new(text),
-    check: |_, _| Ok(()),
-    #[cfg(test)]
-    show: DatabaseUrl::to_string,
-};
-
-/// The environment's rule is checked with the others that join two settings.
-pub(super) const SECRET: Text<JwtSecret> = Text {
-    expected: "at least 32 bytes outside development",
-    parse: |_, text| Ok(JwtSecret::new(text)),
-    check: |_, _| Ok(()),
-    #[cfg(test)]
-    show: |_| "random per process in development".to_owned(),
-};
-
-pub(super) const ORIGINS: Text<CorsOrigins> = Text {
-    expected: "comma-separated origins like https://app.example.com, or \"*\"",
-    parse: cors_origins,
-    check: |var, origins| match origins {
-        CorsOrigins::List(list) => list.iter().try_for_each(|origin| match origin.to_str() {
-            Ok(text) if is_origin(text) => Ok(()),
-            _ => Err(Error::invalid(
-                var,
-                &String::from_utf8_lossy(origin.as_bytes()),
-                ORIGINS.expected,
-            )),
-        }),
-        CorsOrigins::None | CorsOrigins::Any => Ok(()),
-    },
-    #[cfg(test)]
-    show: |_| "unset: no CORS headers".to_owned(),
-};
-
-fn cors_origins(var: &'static str, text: &str) -> Result<CorsOrigins, Error> {
-    if text.trim() == "*" {
-        return Ok(CorsOrigins::Any);
-    }
-    let mut origins = Vec::new();
-    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-        match HeaderValue::from_str(origin) {
-            Ok(value) if is_origin(origin) => origins.push(value),
-            _ => return Err(Error::invalid(var, text, ORIGINS.expected)),
-        }
-    }
-    Ok(if origins.is_empty() {
-        CorsOrigins::None
-    } else {
-        CorsOrigins::List(origins)
-    })
 }
 
 /// `scheme://host[:port]`, as a browser sends it in `Origin`.
-fn is_origin(origin: &str) -> bool {
-    let (scheme, rest) = origin.split_once("://").unwrap_or(("", origin));
-    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
+pub(super) const ORIGINS: Rule = text(
+    "comma-separated origins like https://app.example.com, or \"*\"",
+    |origin| {
+        let (scheme, rest) = origin.split_once("://").unwrap_or(("", origin));
+        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
+    },
+);
+
+impl Setting for CorsOrigins {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        if text.trim() == "*" {
+            return Ok(Self::Any);
+        }
+        let origins = text.split(',').map(str::trim).filter(|o| !o.is_empty());
+        let origins = origins.map(|origin| match HeaderValue::from_str(origin) {
+            Ok(value) if (rule.valid)(origin) => Ok(value),
+            _ => Err(Error::invalid(var, text, Self::expected(rule))),
+        });
+        let origins = origins.collect::<Result<Vec<_>, _>>()?;
+        Ok(if origins.is_empty() {
+            Self::None
+        } else {
+            Self::List(origins)
+        })
+    }
+
+    fn check(&self, var: &'static str, _: &'static str, rule: &Rule) -> Result<(), Error> {
+        let Self::List(origins) = self else {
+            return Ok(());
+        };
+        origins.iter().try_for_each(|origin| match origin.to_str() {
+            Ok(text) if (rule.valid)(text) => Ok(()),
+            _ => {
+                let text = String::from_utf8_lossy(origin.as_bytes());
+                Err(Error::invalid(var, &text, Self::expected(rule)))
+            }
+        })
+    }
 }
