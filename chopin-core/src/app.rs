@@ -14,6 +14,7 @@ use crate::{
     db,
     error::Error,
     fast_route::{FastRoute, FastRoutes},
+    jobs::{Job, Registry, Workers},
     middleware, openapi,
     routes::Routes,
     server::Server,
@@ -57,6 +58,8 @@ pub struct App {
     own_fallback: bool,
     /// Your layers, innermost first, each applied once around the whole router.
     layers: Vec<Box<dyn FnOnce(Routes) -> Routes + Send>>,
+    /// The job types this process's workers run.
+    jobs: Registry,
 }
 
 impl std::fmt::Debug for App {
@@ -115,6 +118,7 @@ impl App {
             fast_routes: Vec::new(),
             own_fallback: false,
             layers: Vec::new(),
+            jobs: Registry::default(),
         })
     }
 
@@ -301,6 +305,23 @@ impl App {
         self
     }
 
+    /// Lets this process's workers run jobs of type `J` (`JOBS_WORKERS` of them run at
+    /// once; `JOBS_ONLY=on` runs only them). Register every job type in every process
+    /// that runs workers; a process enqueues any type without registering it.
+    ///
+    /// # Panics
+    ///
+    /// If another registered job type has the same [`Job::NAME`]: the workers could not
+    /// tell their jobs apart.
+    pub fn job<J: Job>(mut self) -> Self {
+        assert!(
+            self.jobs.add::<J>(),
+            "two job types are named {:?}: each needs a name of its own",
+            J::NAME
+        );
+        self
+    }
+
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
@@ -336,19 +357,45 @@ impl App {
     /// # Errors
     ///
     /// If the host does not resolve or the address cannot be bound (e.g. in use).
-    pub async fn bind(self) -> Result<Server, Error> {
+    pub async fn bind(mut self) -> Result<Server, Error> {
+        let workers = self.workers();
         let (router, config, fast_routes) = self.assemble();
         let cors = config.cors_origins != CorsOrigins::None;
         let fast_routes = FastRoutes::new(fast_routes, cors);
-        Server::bind(config, router, fast_routes).await
+        Server::bind(config, router, fast_routes, workers).await
     }
 
-    /// Binds and serves until SIGINT or SIGTERM, then drains gracefully.
+    /// Binds and serves until SIGINT or SIGTERM, then drains gracefully; with
+    /// `JOBS_ONLY=on`, runs only the job workers, until the same signals.
     ///
     /// # Errors
     ///
     /// As [`App::bind`] and [`Server::run`].
-    pub async fn run(self) -> Result<(), Error> {
-        self.bind().await?.run().await
+    pub async fn run(mut self) -> Result<(), Error> {
+        if !self.config.jobs_only {
+            return self.bind().await?.run().await;
+        }
+        let signal = crate::server::shutdown_signal();
+        let drain = self.config.shutdown_timeout;
+        match self.workers() {
+            Some(workers) => {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let workers = tokio::spawn(workers.run(stopped, drain));
+                signal.await;
+                let _ = stop.send(true);
+                workers
+                    .await
+                    .map_err(|e| Error::serve(std::io::Error::other(e)))
+            }
+            None => Err(Error::serve(std::io::Error::other(
+                "JOBS_ONLY=on, but no job type is registered with App::job",
+            ))),
+        }
+    }
+
+    /// The workers for the registered job types, if this process runs any.
+    fn workers(&mut self) -> Option<Workers> {
+        let registry = std::mem::take(&mut self.jobs);
+        Workers::new(self.state.clone(), registry, &self.config)
     }
 }

@@ -9,6 +9,12 @@ pub(crate) fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Milliseconds since the Unix epoch at `time`, the job queue's clock; `0` before it.
+pub(crate) fn unix_millis(time: SystemTime) -> i64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SSZ`, the form Chopin stores timestamps in:
 /// a `TEXT` column holds it the same way on SQLite and PostgreSQL, and it sorts in time
 /// order.

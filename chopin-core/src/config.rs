@@ -213,6 +213,19 @@ settings! {
             default Duration::from_secs(24 * 3600);
     }
 
+    /// Jobs
+    ///
+    /// The workers that run background jobs ([jobs.md](jobs.md)).
+    Jobs {
+        /// Jobs this process runs at once, in both modes; `0` runs none here (another
+        /// process sharing the database runs them).
+        jobs_workers: usize = JOBS_WORKERS, count("a number of jobs", 0, 1024).note("0 runs none"),
+            default 4;
+        /// `on`: this process runs jobs and serves no HTTP, so that web and workers scale
+        /// apart (the same binary, started twice).
+        jobs_only: bool = JOBS_ONLY, ONE_OF, default false;
+    }
+
     /// Logging
     ///
     /// What is logged to stderr, and how.
@@ -304,6 +317,13 @@ impl Config {
                     "JWT_SECRET is {len} bytes long; at least {min} are required when ENVIRONMENT={environment}"
                 )));
             }
+        }
+        if self.jobs_only && self.jobs_workers == 0 {
+            return Err(Error::invalid(
+                vars::JOBS_WORKERS,
+                "0",
+                "a number of jobs from 1 to 1024 when JOBS_ONLY=on",
+            ));
         }
         if environment == Environment::Production && self.cors_origins == CorsOrigins::Any {
             return Err(Error::invalid(
@@ -837,6 +857,18 @@ mod tests {
         assert!(config.jwt_secret.as_bytes().is_empty());
         config.validate().unwrap();
         assert_eq!(config.jwt_secret.or_random().unwrap().as_bytes().len(), 32);
+    }
+
+    #[test]
+    fn a_jobs_only_process_needs_workers() {
+        assert_eq!(
+            err(&[("JOBS_ONLY", "on"), ("JOBS_WORKERS", "0")]),
+            "invalid JOBS_WORKERS \"0\": expected a number of jobs from 1 to 1024 when JOBS_ONLY=on"
+        );
+        let c = ok(&[("JOBS_ONLY", "on"), ("JOBS_WORKERS", "2")]);
+        assert!(c.jobs_only);
+        assert_eq!((c.jobs_workers, Config::default().jobs_workers), (2, 4));
+        assert_eq!(ok(&[("JOBS_WORKERS", "0")]).jobs_workers, 0);
     }
 
     #[test]

@@ -52,6 +52,7 @@ mod fast_route;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod jobs;
 mod middleware;
 mod openapi;
 mod paths;

@@ -4,9 +4,9 @@ use std::{fmt, sync::Arc};
 
 use axum::extract::FromRef;
 
-use crate::{api_error::ApiError, config::Config, db::Db, tokens::Tokens};
+use crate::{api_error::ApiError, config::Config, db::Db, jobs::Jobs, tokens::Tokens};
 
-/// The database pool and the token keys, cheap to clone (reference counts).
+/// The database pool, the token keys and the job queue, cheap to clone (reference counts).
 ///
 /// Give it to your router with `with_state` and extract [`Db`] or the whole state in
 /// handlers; [`crate::auth::AuthUser`] needs `AppState: FromRef<YourState>`, which holds
@@ -37,6 +37,7 @@ use crate::{api_error::ApiError, config::Config, db::Db, tokens::Tokens};
 pub struct AppState {
     db: Db,
     tokens: Arc<Tokens>,
+    jobs: Jobs,
 }
 
 impl AppState {
@@ -45,6 +46,7 @@ impl AppState {
     /// without a whole [`crate::App`] (which also has [`crate::App::state`]).
     pub fn new(db: Db, config: &Config) -> Self {
         Self {
+            jobs: Jobs::new(db.clone(), config.database_url.is_postgres()),
             db,
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.jwt_expiry)),
         }
@@ -64,6 +66,11 @@ impl AppState {
     /// The connection pool.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The job queue: [`Jobs::enqueue`] stores work for the workers.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     pub(crate) fn tokens(&self) -> &Tokens {

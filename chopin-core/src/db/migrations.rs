@@ -18,17 +18,22 @@ const FRAMEWORK_TABLE: &str = "_chopin_migrations";
 
 /// Chopin's migrations for `backend`, embedded in the binary.
 fn framework(backend: Backend) -> Migrator {
-    let users = match backend {
-        Backend::Sqlite { .. } => include_str!("../../migrations/sqlite/0001_users.sql"),
-        Backend::Postgres => include_str!("../../migrations/postgres/0001_users.sql"),
+    let sql = match backend {
+        Backend::Sqlite { .. } => [
+            include_str!("../../migrations/sqlite/0001_users.sql"),
+            include_str!("../../migrations/sqlite/0002_jobs.sql"),
+        ],
+        Backend::Postgres => [
+            include_str!("../../migrations/postgres/0001_users.sql"),
+            include_str!("../../migrations/postgres/0002_jobs.sql"),
+        ],
     };
-    let mut migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        "users".into(),
-        MigrationType::Simple,
-        users.into_sql_str(),
-        false,
-    )]);
+    let names = ["users", "jobs"];
+    let migrations = (1..).zip(names).zip(sql).map(|((version, name), sql)| {
+        let kind = MigrationType::Simple;
+        Migration::new(version, name.into(), kind, sql.into_sql_str(), false)
+    });
+    let mut migrator = Migrator::with_migrations(migrations.collect());
     migrator.dangerous_set_table_name(FRAMEWORK_TABLE);
     migrator
 }

@@ -45,10 +45,12 @@ const BATCH_LIMIT: usize = 64 * 1024;
 /// A write buffer that grew past this for a large batch is freed once the batch is
 /// written, instead of being kept for the rest of a keep-alive connection.
 const KEEP_BUFFER: usize = 16 * 1024;
+pub(crate) use self::signal::shutdown_signal;
 use crate::{
     config::{Config, ServerMode},
     error::Error,
     fast_route::FastRoutes,
+    jobs::Workers,
     middleware,
     routes::Routes,
 };
@@ -65,6 +67,8 @@ pub struct Server {
     routes: Routes,
     fast_routes: FastRoutes,
     config: Config,
+    /// The job workers, started with the server and drained with it.
+    workers: Option<Workers>,
     /// SIGINT/SIGTERM, listened for from `bind` on: a signal that arrives between
     /// `bind` and `run` (while the caller prints its banner, say) drains the server
     /// instead of killing the process with the signal.
@@ -90,6 +94,7 @@ impl Server {
         config: Config,
         routes: Routes,
         fast_routes: FastRoutes,
+        workers: Option<Workers>,
     ) -> Result<Self, Error> {
         let (listeners, local_addr) = match config.mode {
             ServerMode::Standard => {
@@ -115,6 +120,7 @@ impl Server {
             routes,
             fast_routes,
             config,
+            workers,
             signal: Signal(Box::pin(signal::shutdown_signal())),
         })
     }
@@ -157,20 +163,24 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let signal = self.signal.0;
+        let drain = self.config.shutdown_timeout;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let workers = (self.workers).map(|workers| tokio::spawn(workers.run(stopped, drain)));
         let shutdown = async move {
             tokio::select! {
                 () = shutdown => {}
                 () = signal => {}
             }
+            // The workers drain alongside the connections, under the same deadline.
+            let _ = stop.send(true);
         };
-        let drain = self.config.shutdown_timeout;
         let answers = middleware::FixedAnswers::new(&self.config);
         // `ChopinService` checks `Host` before the fast routes.
         let app = middleware::wrap(self.routes, &self.config, middleware::HostCheck::Done);
         let service = ChopinService::new(self.fast_routes, app, answers);
         // One cap for the whole process, whichever worker accepts.
         let cap = std::sync::Arc::new(Semaphore::new(self.config.max_connections));
-        match self.listeners {
+        let served = match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
                 let http = Http::new(&self.config, TokioTimer::new(), None);
@@ -188,7 +198,11 @@ impl Server {
                 let http = Http::new(&self.config, CoarseTimer, fast_lane);
                 performance::serve(listeners, service, http, cap, shutdown, drain).await
             }
+        };
+        if let Some(workers) = workers {
+            // A worker task that panicked has already logged it; its jobs' leases expire.
+            let _ = workers.await;
         }
-        .map_err(Error::serve)
+        served.map_err(Error::serve)
     }
 }

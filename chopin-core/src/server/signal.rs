@@ -5,7 +5,7 @@ use std::future::{Future, pending};
 /// Completes on the first SIGINT or SIGTERM. The handlers are installed by this call,
 /// not when the future is first polled: a signal that arrives while the server is still
 /// starting its workers then starts the drain instead of killing the process.
-pub(super) fn shutdown_signal() -> impl Future<Output = ()> {
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     let (interrupt, terminate) = {
         use tokio::signal::unix::{SignalKind, signal};

@@ -1,0 +1,325 @@
+//! Background jobs, durable in the app's database: stored by [`Jobs::enqueue`] (inside
+//! the caller's transaction if it has one), run at least once by the workers of any
+//! process sharing the database, retried with backoff, kept as dead when they run out of
+//! attempts. docs/jobs.md says how to write one that may run twice.
+
+mod queue;
+mod worker;
+
+use std::{
+    borrow::Cow,
+    future::{Future, IntoFuture},
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+
+pub(crate) use self::worker::{Registry, Workers};
+use crate::{clock, db::Db, state::AppState};
+
+/// What a job's `run` may fail with: any error; its text is kept as the job's last error.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Work that outlives the request: a serde type whose fields are the job's arguments.
+///
+/// Register each job type with [`crate::App::job`] in every process that runs workers,
+/// and enqueue it from anywhere that has the [`AppState`]:
+///
+/// ```
+/// use chopin_core::{
+///     AppState,
+///     jobs::{Job, JobError},
+///     serde::{Deserialize, Serialize},
+/// };
+///
+/// #[derive(Serialize, Deserialize)]
+/// #[serde(crate = "chopin_core::serde")]
+/// struct Thumbnail {
+///     upload_id: i64,
+/// }
+///
+/// impl Job for Thumbnail {
+///     const NAME: &'static str = "thumbnail";
+///
+///     async fn run(self, state: AppState) -> Result<(), JobError> {
+///         let _db = state.db(); // read the upload, write the thumbnail
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// A job runs at least once: a worker that dies mid-job leaves it to be run again when
+/// its lease expires, so `run` should be safe to repeat (docs/jobs.md).
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// Stored with each job and looked up by the workers: keep it stable across releases.
+    const NAME: &'static str;
+    /// The queue it goes to unless the enqueue says otherwise.
+    const QUEUE: &'static str = "default";
+    /// Lower runs first among jobs that are due.
+    const PRIORITY: i16 = 0;
+    /// Runs before the job is kept as dead, the first included.
+    const MAX_ATTEMPTS: u32 = 20;
+    /// A run that takes longer is stopped and counts as a failed attempt.
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// How long to wait before attempt `attempt + 1` after attempt `attempt` failed.
+    fn backoff(attempt: u32) -> Duration {
+        backoff(attempt)
+    }
+
+    /// Does the work; an error (or a panic, or the timeout) fails this attempt.
+    fn run(self, state: AppState) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
+/// 2, 4, 8, ... seconds, at most an hour, each within 10% either way so that jobs that
+/// failed together do not all come back together.
+fn backoff(attempt: u32) -> Duration {
+    let base = 2f64.powi(attempt.clamp(1, 12) as i32).min(3600.0);
+    let jitter = 0.9 + 0.2 * (getrandom::u32().unwrap_or(0) as f64 / f64::from(u32::MAX));
+    Duration::from_secs_f64(base * jitter)
+}
+
+/// The job queue of the app's database: cheap to clone, from [`AppState::jobs`].
+#[derive(Clone)]
+pub struct Jobs {
+    db: Db,
+    postgres: bool,
+    /// Wakes this process's workers when it enqueues a job that is due.
+    wake: Arc<Notify>,
+}
+
+impl Jobs {
+    pub(crate) fn new(db: Db, postgres: bool) -> Self {
+        let wake = Arc::new(Notify::new());
+        Self { db, postgres, wake }
+    }
+
+    /// Stores `job` to run as soon as a worker is free; await the returned [`Enqueue`],
+    /// after setting any of its options. It resolves to the job's id, or `None` when
+    /// [`Enqueue::unique`] found a job with the same key waiting or running.
+    ///
+    /// ```
+    /// # use chopin_core::{AppState, ApiError, jobs::{Job, JobError}, serde::{Deserialize, Serialize}};
+    /// # #[derive(Serialize, Deserialize)]
+    /// # #[serde(crate = "chopin_core::serde")]
+    /// # struct Welcome { user_id: i64 }
+    /// # impl Job for Welcome {
+    /// #     const NAME: &'static str = "welcome";
+    /// #     async fn run(self, _: AppState) -> Result<(), JobError> { Ok(()) }
+    /// # }
+    /// async fn sign_up(state: &AppState) -> Result<(), ApiError> {
+    ///     let mut tx = state.db().begin().await?;
+    ///     let (user_id,): (i64,) = chopin_core::sqlx::query_as(
+    ///         "INSERT INTO chopin_users (email, username, password_hash, created_at) \
+    ///          VALUES ('a@example.com', 'a', '-', '') RETURNING id",
+    ///     )
+    ///     .fetch_one(&mut *tx)
+    ///     .await?;
+    ///     // Stored with the user, or not at all.
+    ///     state.jobs().enqueue(Welcome { user_id }).on(&mut tx).await?;
+    ///     tx.commit().await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn enqueue<J: Job>(&self, job: J) -> Enqueue<'_, J> {
+        Enqueue {
+            jobs: self,
+            job,
+            queue: Cow::Borrowed(J::QUEUE),
+            priority: J::PRIORITY,
+            max_attempts: J::MAX_ATTEMPTS,
+            timeout: J::TIMEOUT,
+            run_at: None,
+            unique: None,
+            conn: None,
+        }
+    }
+
+    /// How many jobs each queue holds, by state.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be read.
+    pub async fn counts(&self) -> Result<Vec<QueueCounts>, sqlx::Error> {
+        queue::counts(&self.db).await
+    }
+
+    /// The dead jobs, oldest first, at most `limit` of them.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be read.
+    pub async fn dead(&self, limit: u32) -> Result<Vec<DeadJob>, sqlx::Error> {
+        queue::dead(&self.db, limit).await
+    }
+
+    /// Gives the dead job `id` a fresh set of attempts, now; `false` if there is no dead
+    /// job with that id.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be written, or a job with the same unique key waits.
+    pub async fn retry(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let retried = queue::retry(&self.db, id).await?;
+        self.wake.notify_one();
+        Ok(retried)
+    }
+
+    /// Deletes the dead job `id`; `false` if there is no dead job with that id.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be written.
+    pub async fn discard(&self, id: i64) -> Result<bool, sqlx::Error> {
+        queue::discard(&self.db, id).await
+    }
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+/// A job about to be stored, with its options; `.await` it to store it.
+#[must_use = "a job is stored only when its enqueue is awaited"]
+pub struct Enqueue<'a, J> {
+    jobs: &'a Jobs,
+    job: J,
+    queue: Cow<'static, str>,
+    priority: i16,
+    max_attempts: u32,
+    timeout: Duration,
+    run_at: Option<SystemTime>,
+    unique: Option<String>,
+    conn: Option<&'a mut AnyConnection>,
+}
+
+impl<'a, J: Job> Enqueue<'a, J> {
+    /// Stores the job on `conn`, typically a transaction (`.on(&mut tx)`): it is stored
+    /// if and only if the transaction commits, and runs only after it has.
+    pub fn on(mut self, conn: &'a mut AnyConnection) -> Self {
+        self.conn = Some(conn);
+        self
+    }
+
+    /// Runs the job at `time` or later instead of now.
+    pub fn at(mut self, time: SystemTime) -> Self {
+        self.run_at = Some(time);
+        self
+    }
+
+    /// Runs the job once `delay` has passed.
+    pub fn after(self, delay: Duration) -> Self {
+        self.at(SystemTime::now() + delay)
+    }
+
+    /// Puts the job in `queue` instead of [`Job::QUEUE`].
+    pub fn queue(mut self, queue: impl Into<Cow<'static, str>>) -> Self {
+        self.queue = queue.into();
+        self
+    }
+
+    /// Lower runs first; instead of [`Job::PRIORITY`].
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Stores nothing if a job with `key` is waiting or running (enqueuing resolves to
+    /// `None`), e.g. `format!("reindex:{id}")` for a job that needs to run once more after
+    /// any number of changes.
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        self.unique = Some(key.into());
+        self
+    }
+
+    /// Stops a run after `timeout` instead of [`Job::TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keeps the job as dead after `attempts` runs instead of [`Job::MAX_ATTEMPTS`].
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+}
+
+type Stored<'a> = Pin<Box<dyn Future<Output = Result<Option<i64>, sqlx::Error>> + Send + 'a>>;
+
+impl<'a, J: Job> IntoFuture for Enqueue<'a, J> {
+    type Output = Result<Option<i64>, sqlx::Error>;
+    type IntoFuture = Stored<'a>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let payload = serde_json::to_string(&self.job);
+        let now = clock::unix_millis(SystemTime::now());
+        let run_at = self.run_at.map_or(now, clock::unix_millis);
+        let job = queue::NewJob {
+            name: J::NAME,
+            queue: self.queue,
+            priority: self.priority,
+            run_at,
+            max_attempts: self.max_attempts,
+            timeout: self.timeout,
+            unique: self.unique,
+            created_at: now,
+        };
+        let Enqueue { jobs, conn, .. } = self;
+        Box::pin(async move {
+            let payload = payload.map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            let due = run_at <= now;
+            let id = match conn {
+                Some(conn) => queue::insert(conn, &job, &payload, jobs.postgres && due).await?,
+                None => {
+                    let mut conn = jobs.db.acquire().await?;
+                    queue::insert(&mut conn, &job, &payload, jobs.postgres && due).await?
+                }
+            };
+            if due {
+                jobs.wake.notify_one();
+            }
+            Ok(id)
+        })
+    }
+}
+
+/// How many jobs a queue holds, by state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueCounts {
+    /// The queue's name.
+    pub queue: String,
+    /// Waiting for their first run.
+    pub pending: i64,
+    /// Claimed by a worker now.
+    pub running: i64,
+    /// Waiting to be retried after a failed run.
+    pub failed: i64,
+    /// Out of attempts, kept with their last error.
+    pub dead: i64,
+}
+
+/// A job that ran out of attempts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeadJob {
+    /// Its id, for [`Jobs::retry`] and [`Jobs::discard`].
+    pub id: i64,
+    /// [`Job::NAME`] of its type.
+    pub name: String,
+    /// The queue it was in.
+    pub queue: String,
+    /// Runs it had.
+    pub attempts: i64,
+    /// What its last run failed with.
+    pub last_error: String,
+    /// Its arguments, as JSON.
+    pub payload: String,
+}

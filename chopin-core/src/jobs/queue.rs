@@ -1,0 +1,253 @@
+//! The SQL of the queue, the same on both backends but for the claim's row locks and
+//! PostgreSQL's `NOTIFY`. Every change to a claimed job names the attempt that claimed
+//! it, so a worker whose lease expired cannot finish or fail the next run.
+
+use std::{borrow::Cow, time::Duration};
+
+use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
+
+use super::{DeadJob, QueueCounts};
+use crate::db::Db;
+
+/// The channel PostgreSQL workers listen on (named in `insert`'s `NOTIFY` too).
+pub(super) const CHANNEL: &str = "chopin_jobs";
+
+/// How long past its timeout a running job's lease lasts: the time its worker has to
+/// record the outcome before another may run it again.
+const LEASE_GRACE_MS: i64 = 5_000;
+
+pub(super) struct NewJob {
+    pub(super) name: &'static str,
+    pub(super) queue: Cow<'static, str>,
+    pub(super) priority: i16,
+    pub(super) run_at: i64,
+    pub(super) max_attempts: u32,
+    pub(super) timeout: Duration,
+    pub(super) unique: Option<String>,
+    pub(super) created_at: i64,
+}
+
+/// A job a worker has claimed; `attempt` is its run number, which owns the claim.
+pub(super) struct Claimed {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) payload: String,
+    pub(super) attempt: i64,
+    pub(super) timeout: Duration,
+}
+
+/// Stores `job`; `None` if its unique key is taken. `notify` wakes PostgreSQL workers
+/// when the transaction commits.
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    job: &NewJob,
+    payload: &str,
+    notify: bool,
+) -> Result<Option<i64>, sqlx::Error> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO chopin_jobs \
+         (name, queue, payload, priority, run_at, max_attempts, timeout_ms, unique_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(job.name)
+    .bind(&*job.queue)
+    .bind(payload)
+    .bind(i64::from(job.priority))
+    .bind(job.run_at)
+    .bind(i64::from(job.max_attempts))
+    .bind(millis(job.timeout))
+    .bind(job.unique.as_deref())
+    .bind(job.created_at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if notify && id.is_some() {
+        // Delivered when the transaction commits, and not at all if it rolls back.
+        sqlx::raw_sql("NOTIFY chopin_jobs")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(id)
+}
+
+/// The claim statement for jobs named one of `names` (a worker claims only what it can
+/// run). PostgreSQL skips rows another worker is claiming; SQLite runs one writer at a
+/// time, so its claim is atomic as it is.
+pub(super) fn claim_sql(names: usize, postgres: bool) -> SqlStr {
+    let names: Vec<String> = (0..names).map(|i| format!("${}", i + 4)).collect();
+    let lock = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE chopin_jobs SET state = 'running', attempts = attempts + 1, \
+         lease_until = $1 + timeout_ms + $2 \
+         WHERE id IN (SELECT id FROM chopin_jobs \
+         WHERE state = 'pending' AND run_at <= $1 AND name IN ({}) \
+         ORDER BY priority, run_at, id LIMIT $3{lock}) \
+         RETURNING id, name, payload, attempts, timeout_ms",
+        names.join(", ")
+    );
+    // Built from placeholders only.
+    AssertSqlSafe(sql).into_sql_str()
+}
+
+/// Claims up to `limit` due jobs at `now` with `sql` from [`claim_sql`].
+pub(super) async fn claim(
+    db: &Db,
+    sql: &SqlStr,
+    names: &[&'static str],
+    now: i64,
+    limit: usize,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut query = sqlx::query(sql.clone())
+        .bind(now)
+        .bind(LEASE_GRACE_MS)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    for name in names {
+        query = query.bind(*name);
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                id: row.try_get(0)?,
+                name: row.try_get(1)?,
+                payload: row.try_get(2)?,
+                attempt: row.try_get(3)?,
+                timeout: Duration::from_millis(row.try_get::<i64, _>(4)?.try_into().unwrap_or(0)),
+            })
+        })
+        .collect()
+}
+
+/// The run succeeded: the job is done and removed.
+pub(super) async fn complete(db: &Db, job: &Claimed) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM chopin_jobs WHERE id = $1 AND attempts = $2 AND state = 'running'")
+        .bind(job.id)
+        .bind(job.attempt)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The run failed with `error`: the job waits until `retry_at`, or is dead if it has had
+/// its attempts. Returns whether it is dead.
+pub(super) async fn fail(
+    db: &Db,
+    job: &Claimed,
+    error: &str,
+    retry_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let state: Option<String> = sqlx::query_scalar(
+        "UPDATE chopin_jobs SET lease_until = NULL, run_at = $3, last_error = $4, \
+         state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END \
+         WHERE id = $1 AND attempts = $2 AND state = 'running' RETURNING state",
+    )
+    .bind(job.id)
+    .bind(job.attempt)
+    .bind(retry_at)
+    .bind(error)
+    .fetch_optional(db)
+    .await?;
+    Ok(state.as_deref() == Some("dead"))
+}
+
+/// The run was stopped by a shutdown before it finished: the job waits again, this
+/// attempt not counted.
+pub(super) async fn release(db: &Db, id: i64, attempt: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE chopin_jobs SET state = 'pending', attempts = attempts - 1, \
+         lease_until = NULL, run_at = $3 WHERE id = $1 AND attempts = $2 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Jobs whose lease has expired (their worker died or lost the database) wait again, or
+/// are dead if that was their last attempt. Returns how many.
+pub(super) async fn rescue(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE chopin_jobs SET lease_until = NULL, run_at = $1, \
+         last_error = 'its worker stopped before the run finished (lease expired)', \
+         state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END \
+         WHERE state = 'running' AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn counts(db: &Db) -> Result<Vec<QueueCounts>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT queue, \
+         COUNT(*) FILTER (WHERE state = 'pending' AND attempts = 0), \
+         COUNT(*) FILTER (WHERE state = 'running'), \
+         COUNT(*) FILTER (WHERE state = 'pending' AND attempts > 0), \
+         COUNT(*) FILTER (WHERE state = 'dead') \
+         FROM chopin_jobs GROUP BY queue ORDER BY queue",
+    )
+    .fetch_all(db)
+    .await?;
+    let counts = rows
+        .into_iter()
+        .map(|(queue, pending, running, failed, dead)| QueueCounts {
+            queue,
+            pending,
+            running,
+            failed,
+            dead,
+        });
+    Ok(counts.collect())
+}
+
+pub(super) async fn dead(db: &Db, limit: u32) -> Result<Vec<DeadJob>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, i64, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, name, queue, attempts, last_error, payload FROM chopin_jobs \
+         WHERE state = 'dead' ORDER BY id LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?;
+    let dead = rows
+        .into_iter()
+        .map(|(id, name, queue, attempts, error, payload)| DeadJob {
+            id,
+            name,
+            queue,
+            attempts,
+            last_error: error.unwrap_or_default(),
+            payload,
+        });
+    Ok(dead.collect())
+}
+
+pub(super) async fn retry(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE chopin_jobs SET state = 'pending', attempts = 0, run_at = $2 \
+         WHERE id = $1 AND state = 'dead'",
+    )
+    .bind(id)
+    .bind(crate::clock::unix_millis(std::time::SystemTime::now()))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn discard(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM chopin_jobs WHERE id = $1 AND state = 'dead'")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

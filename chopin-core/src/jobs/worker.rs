@@ -1,0 +1,294 @@
+//! The workers of one process: claim due jobs, run each under its timeout, record how it
+//! went; at shutdown, stop claiming, let running jobs finish within the deadline and
+//! return the rest to the queue.
+
+use std::{
+    any::Any,
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    time::{Duration, Instant, SystemTime},
+};
+
+use sqlx::postgres::PgListener;
+use tokio::{
+    sync::watch,
+    task::{self, JoinHandle, JoinSet},
+};
+
+use super::{Job, JobError, queue};
+use crate::{clock::unix_millis, config::Config, state::AppState};
+
+/// How often an idle worker looks for due jobs without being woken: delayed jobs, jobs
+/// enqueued by another process on SQLite, expired leases.
+const POLL: Duration = Duration::from_secs(1);
+
+/// How often the queues' counts are logged while workers run.
+const COUNTS_EVERY: Duration = Duration::from_secs(300);
+
+type Run = fn(String, AppState) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+
+/// How to run one job type.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry {
+    run: Run,
+    backoff: fn(u32) -> Duration,
+}
+
+/// The job types this process can run, by [`Job::NAME`].
+#[derive(Clone, Default)]
+pub(crate) struct Registry(HashMap<&'static str, Entry>);
+
+impl Registry {
+    /// Adds `J`; `false` if a type of that name is there already.
+    pub(crate) fn add<J: Job>(&mut self) -> bool {
+        let entry = Entry {
+            run: |payload, state| {
+                Box::pin(async move {
+                    let job: J = serde_json::from_str(&payload)?;
+                    job.run(state).await
+                })
+            },
+            backoff: J::backoff,
+        };
+        self.0.insert(J::NAME, entry).is_none()
+    }
+}
+
+/// This process's workers, ready to run.
+pub(crate) struct Workers {
+    state: AppState,
+    registry: Registry,
+    concurrency: usize,
+    /// PostgreSQL's URL, to listen for new jobs on.
+    listen: Option<String>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers")
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workers {
+    /// `None` when `JOBS_WORKERS=0` or no job type is registered.
+    pub(crate) fn new(state: AppState, registry: Registry, config: &Config) -> Option<Self> {
+        if config.jobs_workers == 0 || registry.0.is_empty() {
+            return None;
+        }
+        let url = &config.database_url;
+        Some(Self {
+            state,
+            registry,
+            concurrency: config.jobs_workers,
+            listen: url.is_postgres().then(|| url.expose_secret().to_owned()),
+        })
+    }
+
+    /// Runs jobs until `stop` turns true, then drains within `drain`.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>, drain: Duration) {
+        let jobs = self.state.jobs().clone();
+        let db = self.state.db().clone();
+        let names: Vec<&'static str> = self.registry.0.keys().copied().collect();
+        let claim = queue::claim_sql(names.len(), jobs.postgres);
+        let mut listener = match &self.listen {
+            Some(url) => listen(url).await,
+            None => None,
+        };
+        let mut running = JoinSet::new();
+        // The claim (job id, attempt) of each running task.
+        let mut claims: HashMap<task::Id, (i64, i64)> = HashMap::new();
+        let mut rescued = Instant::now().checked_sub(POLL);
+        let mut counted = Instant::now().checked_sub(COUNTS_EVERY);
+        tracing::info!(workers = self.concurrency, jobs = ?names, "job workers started");
+        while !*stop.borrow() {
+            if rescued.is_none_or(|at| at.elapsed() >= POLL) {
+                rescued = Some(Instant::now());
+                match queue::rescue(&db, unix_millis(SystemTime::now())).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(jobs = n, "jobs whose worker stopped are due again"),
+                    Err(error) => tracing::warn!(%error, "cannot look for expired job leases"),
+                }
+            }
+            if counted.is_none_or(|at| at.elapsed() >= COUNTS_EVERY) {
+                counted = Some(Instant::now());
+                log_counts(&jobs).await;
+            }
+            let free = self.concurrency.saturating_sub(running.len());
+            if free > 0 {
+                let now = unix_millis(SystemTime::now());
+                match queue::claim(&db, &claim, &names, now, free).await {
+                    Ok(batch) => {
+                        for job in batch {
+                            let claim = (job.id, job.attempt);
+                            let task = running.spawn(self.execute(job));
+                            claims.insert(task.id(), claim);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot claim jobs; trying again shortly"),
+                }
+            }
+            tokio::select! {
+                changed = stop.changed() => if changed.is_err() { break },
+                () = jobs.wake.notified() => {}
+                () = notified(&mut listener) => {}
+                () = tokio::time::sleep(POLL) => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    claims.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
+                }
+            }
+        }
+        if !running.is_empty() {
+            tracing::info!(running = running.len(), "waiting for running jobs");
+        }
+        let deadline = tokio::time::sleep(drain);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                done = running.join_next_with_id() => match done {
+                    Some(done) => { claims.remove(&done.map_or_else(|e| e.id(), |(id, ())| id)); }
+                    None => break,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        // Aborting a task drops its job's run (see `Running`) before it is released.
+        running.shutdown().await;
+        let now = unix_millis(SystemTime::now());
+        for (id, attempt) in claims.into_values() {
+            match queue::release(&db, id, attempt, now).await {
+                Ok(()) => tracing::info!(id, "job stopped by the shutdown, returned to the queue"),
+                Err(error) => {
+                    tracing::warn!(id, %error, "cannot return a job to the queue; it runs again when its lease expires")
+                }
+            }
+        }
+        tracing::info!("job workers stopped");
+    }
+
+    /// Runs `job` and records the outcome.
+    fn execute(&self, job: queue::Claimed) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        let entry = self.registry.0.get(job.name.as_str()).copied();
+        async move {
+            let db = state.db().clone();
+            let Some(entry) = entry else {
+                // Claims name only registered types; a row edited by hand could still get here.
+                let error = format!("no job named {:?} is registered here", job.name);
+                let _ = queue::fail(&db, &job, &error, unix_millis(SystemTime::now())).await;
+                return;
+            };
+            let started = Instant::now();
+            let mut run = Running(task::spawn((entry.run)(job.payload.clone(), state)));
+            let error = match tokio::time::timeout(job.timeout, &mut run.0).await {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(error))) => Some(error.to_string()),
+                Ok(Err(join)) => Some(panicked(join)),
+                Err(_) => Some(format!("timed out after {:?}", job.timeout)),
+            };
+            let (id, name, attempt) = (job.id, &job.name, job.attempt);
+            let elapsed = started.elapsed();
+            let recorded = match &error {
+                None => {
+                    tracing::debug!(id, name, attempt, ?elapsed, "job done");
+                    queue::complete(&db, &job).await
+                }
+                Some(error) => {
+                    let attempt_number = u32::try_from(attempt).unwrap_or(u32::MAX);
+                    let retry_at = SystemTime::now() + (entry.backoff)(attempt_number);
+                    match queue::fail(&db, &job, error, unix_millis(retry_at)).await {
+                        Ok(true) => {
+                            tracing::error!(
+                                id,
+                                name,
+                                attempt,
+                                error,
+                                "job failed its last attempt and is dead"
+                            );
+                            Ok(())
+                        }
+                        Ok(false) => {
+                            tracing::warn!(
+                                id,
+                                name,
+                                attempt,
+                                error,
+                                "job failed; it will be retried"
+                            );
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(error) = recorded {
+                tracing::warn!(id, name, %error, "cannot record a job's outcome; it runs again when its lease expires");
+            }
+        }
+    }
+}
+
+/// A job's run, on a task of its own so that a panic is its failure and not the worker's;
+/// dropped (timeout, shutdown), it stops the run.
+struct Running(JoinHandle<Result<(), JobError>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn panicked(join: task::JoinError) -> String {
+    if join.is_cancelled() {
+        return "cancelled".to_owned();
+    }
+    let payload: Box<dyn Any + Send> = join.into_panic();
+    let message = (payload.downcast_ref::<&str>().copied())
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    format!("panicked: {}", message.unwrap_or("(no message)"))
+}
+
+/// A listener on the jobs channel; `None` (polling only) if it cannot be opened.
+async fn listen(url: &str) -> Option<PgListener> {
+    let listener = async {
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(queue::CHANNEL).await?;
+        Ok::<_, sqlx::Error>(listener)
+    };
+    match listener.await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for new jobs; polling every {POLL:?}");
+            None
+        }
+    }
+}
+
+/// The next notification of a new job; never, without a listener.
+async fn notified(listener: &mut Option<PgListener>) {
+    match listener {
+        Some(listener) => {
+            if let Err(error) = listener.recv().await {
+                // The listener reconnects on the next call; poll meanwhile.
+                tracing::warn!(%error, "lost the job notifications' connection");
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn log_counts(jobs: &super::Jobs) {
+    match jobs.counts().await {
+        Ok(counts) => {
+            for c in counts {
+                let (queue, pending, running, failed, dead) =
+                    (c.queue, c.pending, c.running, c.failed, c.dead);
+                tracing::info!(queue, pending, running, failed, dead, "job queue");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count jobs"),
+    }
+}
