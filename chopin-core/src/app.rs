@@ -14,7 +14,7 @@ use crate::{
     db,
     error::Error,
     fast_route::{FastRoute, FastRoutes},
-    jobs::{Job, Registry, Workers},
+    jobs::{Job, Recurring, Registry, Schedule, Workers},
     middleware, openapi,
     routes::Routes,
     server::Server,
@@ -60,6 +60,8 @@ pub struct App {
     layers: Vec<Box<dyn FnOnce(Routes) -> Routes + Send>>,
     /// The job types this process's workers run.
     jobs: Registry,
+    /// The recurring jobs its workers enqueue.
+    recurring: Vec<Recurring>,
 }
 
 impl std::fmt::Debug for App {
@@ -119,6 +121,7 @@ impl App {
             own_fallback: false,
             layers: Vec::new(),
             jobs: Registry::default(),
+            recurring: Vec::new(),
         })
     }
 
@@ -322,6 +325,29 @@ impl App {
         self
     }
 
+    /// Enqueues the job `job(tick)` at every tick of `schedule`, once across every
+    /// process sharing the database, and lets the workers run `J`. The latest tick missed
+    /// while no worker process ran is run once when one starts (docs/jobs.md).
+    ///
+    /// # Panics
+    ///
+    /// As [`App::job`], or if `J` already has a schedule with the same pattern.
+    pub fn schedule<J, F>(self, schedule: Schedule, job: F) -> Self
+    where
+        J: Job,
+        F: Fn(std::time::SystemTime) -> J + Send + Sync + 'static,
+    {
+        let mut app = self.job::<J>();
+        let recurring = Recurring::new(schedule, job);
+        assert!(
+            app.recurring.iter().all(|r| r.key() != recurring.key()),
+            "{} is scheduled twice",
+            recurring.key()
+        );
+        app.recurring.push(recurring);
+        app
+    }
+
     /// The complete router with Chopin's middleware, e.g. for
     /// `tower::ServiceExt::oneshot` in tests.
     pub fn into_router(self) -> Router {
@@ -387,15 +413,14 @@ impl App {
                     .await
                     .map_err(|e| Error::serve(std::io::Error::other(e)))
             }
-            None => Err(Error::serve(std::io::Error::other(
-                "JOBS_ONLY=on, but no job type is registered with App::job",
-            ))),
+            None => Err(Error::no_jobs()),
         }
     }
 
     /// The workers for the registered job types, if this process runs any.
     fn workers(&mut self) -> Option<Workers> {
         let registry = std::mem::take(&mut self.jobs);
-        Workers::new(self.state.clone(), registry, &self.config)
+        let recurring = std::mem::take(&mut self.recurring);
+        Workers::new(self.state.clone(), registry, recurring, &self.config)
     }
 }

@@ -70,6 +70,14 @@ enum ErrorKind {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    #[error("invalid cron pattern {pattern:?}: {source}")]
+    Schedule {
+        pattern: String,
+        #[source]
+        source: croner::errors::CronError,
+    },
+    #[error("JOBS_ONLY=on, but this app registers no job type (App::job) to run")]
+    NoJobs,
     #[error("server failed: {0}")]
     Serve(#[source] io::Error),
 }
@@ -161,6 +169,15 @@ impl Error {
         })
     }
 
+    pub(crate) fn schedule(pattern: &str, source: croner::errors::CronError) -> Self {
+        let pattern = pattern.to_owned();
+        Self::new(ErrorKind::Schedule { pattern, source })
+    }
+
+    pub(crate) fn no_jobs() -> Self {
+        Self::new(ErrorKind::NoJobs)
+    }
+
     pub(crate) fn serve(source: io::Error) -> Self {
         Self::new(ErrorKind::Serve(source))
     }
@@ -175,6 +192,8 @@ impl Error {
                 | ErrorKind::NotUnicode { .. }
                 | ErrorKind::Secret(_)
                 | ErrorKind::DotEnv { .. }
+                | ErrorKind::Schedule { .. }
+                | ErrorKind::NoJobs
         )
     }
 

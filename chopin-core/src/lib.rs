@@ -76,6 +76,8 @@ mod documentation_examples {
     struct Deployment;
     #[doc = include_str!("../../docs/errors.md")]
     struct Errors;
+    #[doc = include_str!("../../docs/jobs.md")]
+    struct Jobs;
     #[doc = include_str!("../../docs/security.md")]
     struct Security;
 }

@@ -678,16 +678,17 @@ async fn app_migrations_coexist_with_chopins(url: String) {
             .await
             .unwrap();
         assert_eq!(name, "from a migration");
-        let chopin: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _chopin_migrations")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+        let chopin: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _chopin_migrations ORDER BY version")
+                .fetch_all(&db)
+                .await
+                .unwrap();
         let mine: Vec<(i64,)> =
             sqlx::query_as("SELECT version FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(&db)
                 .await
                 .unwrap();
-        assert_eq!((chopin, mine), (vec![(1,)], vec![(1,), (2,)]));
+        assert_eq!((chopin, mine), (vec![(1,), (2,)], vec![(1,), (2,)]));
         let server = start_app(app).await;
         // The account made at the first start is still there after the restart.
         let expected = if start == "first" {

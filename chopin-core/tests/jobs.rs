@@ -11,12 +11,12 @@ use std::{
         Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use chopin_core::{
     App, AppState, Config, ServerMode,
-    jobs::{Job, JobError},
+    jobs::{Job, JobError, Schedule},
 };
 use common::{config_in, postgres::cluster, start_app, within};
 use serde::{Deserialize, Serialize};
@@ -489,4 +489,114 @@ async fn two_instances_on_one_postgresql_share_the_jobs_and_run_each_once() {
     );
     one.shutdown().await.unwrap();
     two.shutdown().await.unwrap();
+}
+
+fn millis_of(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn tick_record(prefix: &'static str) -> impl Fn(SystemTime) -> Record + Send + Sync + 'static {
+    move |tick| Record {
+        key: format!("{prefix} {}", millis_of(tick)),
+    }
+}
+
+#[tokio::test]
+async fn a_schedule_fires_once_per_tick_across_two_instances_on_one_postgresql() {
+    const TICKS: i64 = 4;
+    let url = cluster().fresh_database();
+    let every_second = || Schedule::cron("* * * * * *").unwrap();
+    let one = app(config(ServerMode::Standard, &url)).await;
+    let one = one.schedule(every_second(), tick_record("second"));
+    let two = app(config(ServerMode::Performance, &url)).await;
+    let two = two.schedule(every_second(), tick_record("second"));
+    let state = one.state().clone();
+    let (one, two) = (start_app(one).await, start_app(two).await);
+
+    within("the schedule to tick four times", async {
+        loop {
+            let ticks: i64 = sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT key) FROM job_runs WHERE key LIKE 'second %'",
+            )
+            .fetch_one(state.db())
+            .await
+            .unwrap();
+            if ticks >= TICKS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    one.shutdown().await.unwrap();
+    two.shutdown().await.unwrap();
+    let runs: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT key, COUNT(*) FROM job_runs WHERE key LIKE 'second %' GROUP BY key ORDER BY key",
+    )
+    .fetch_all(state.db())
+    .await
+    .unwrap();
+    assert!(runs.len() as i64 >= TICKS, "{runs:?}");
+    for (key, n) in &runs {
+        assert_eq!(*n, 1, "{key} ran {n} times: {runs:?}");
+        let tick: i64 = key["second ".len()..].parse().unwrap();
+        assert_eq!(tick % 1000, 0, "ticks fall on whole seconds: {key}");
+    }
+}
+
+#[tokio::test]
+async fn after_downtime_the_latest_missed_tick_runs_once_and_a_new_schedule_waits() {
+    for (backend, url) in databases() {
+        let app = app(config(ServerMode::Standard, &url)).await;
+        let state = app.state().clone();
+        // The hourly schedule last ran three hours ago; the daily one is new.
+        let hour = 3_600_000;
+        let three_hours_ago = millis() - 3 * hour;
+        sqlx::query("INSERT INTO chopin_schedules (name, last_tick) VALUES ($1, $2)")
+            .bind("record@0 * * * *")
+            .bind(three_hours_ago)
+            .execute(state.db())
+            .await
+            .unwrap();
+        let app = app
+            .schedule(Schedule::cron("0 * * * *").unwrap(), tick_record("hourly"))
+            .schedule(Schedule::cron("@daily").unwrap(), tick_record("daily"));
+        let server = start_app(app).await;
+
+        let latest_hour = millis() / hour * hour;
+        ran(&state, &format!("hourly {latest_hour}"), 1).await;
+        server.shutdown().await.unwrap();
+        let ran: Vec<(String,)> = sqlx::query_as(
+            "SELECT key FROM job_runs WHERE key LIKE 'hourly %' OR key LIKE 'daily %'",
+        )
+        .fetch_all(state.db())
+        .await
+        .unwrap();
+        assert_eq!(
+            ran,
+            [(format!("hourly {latest_hour}"),)],
+            "{backend}: one catch-up run"
+        );
+        let (daily,): (i64,) =
+            sqlx::query_as("SELECT last_tick FROM chopin_schedules WHERE name = 'record@@daily'")
+                .fetch_one(state.db())
+                .await
+                .unwrap();
+        assert!(
+            daily > three_hours_ago,
+            "{backend}: a new schedule starts when added"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_cron_pattern_is_an_error_that_shows_it() {
+    let error = Schedule::cron("61 * * * *").unwrap_err();
+    assert!(error.is_config());
+    assert!(
+        error
+            .to_string()
+            .starts_with("invalid cron pattern \"61 * * * *\": "),
+        "{error}"
+    );
 }

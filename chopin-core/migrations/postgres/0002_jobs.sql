@@ -20,3 +20,9 @@ CREATE INDEX chopin_jobs_ready ON chopin_jobs (state, priority, run_at, id);
 CREATE INDEX chopin_jobs_leases ON chopin_jobs (lease_until) WHERE state = 'running';
 CREATE UNIQUE INDEX chopin_jobs_unique_key ON chopin_jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('pending', 'running');
+
+-- The last tick of each recurring job that a process enqueued: claiming a tick moves it.
+CREATE TABLE chopin_schedules (
+    name      TEXT    PRIMARY KEY,
+    last_tick BIGINT  NOT NULL
+);

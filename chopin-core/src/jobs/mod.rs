@@ -4,6 +4,7 @@
 //! attempts. docs/jobs.md says how to write one that may run twice.
 
 mod queue;
+mod schedule;
 mod worker;
 
 use std::{
@@ -18,7 +19,11 @@ use serde::{Serialize, de::DeserializeOwned};
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-pub(crate) use self::worker::{Registry, Workers};
+pub use self::schedule::Schedule;
+pub(crate) use self::{
+    schedule::Recurring,
+    worker::{Registry, Workers},
+};
 use crate::{clock, db::Db, state::AppState};
 
 /// What a job's `run` may fail with: any error; its text is kept as the job's last error.

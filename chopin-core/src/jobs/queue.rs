@@ -27,6 +27,22 @@ pub(super) struct NewJob {
     pub(super) created_at: i64,
 }
 
+impl NewJob {
+    /// A job of type `J` with its type's options, due at `run_at`.
+    pub(super) fn of<J: super::Job>(run_at: i64, created_at: i64) -> Self {
+        Self {
+            name: J::NAME,
+            queue: Cow::Borrowed(J::QUEUE),
+            priority: J::PRIORITY,
+            run_at,
+            max_attempts: J::MAX_ATTEMPTS,
+            timeout: J::TIMEOUT,
+            unique: None,
+            created_at,
+        }
+    }
+}
+
 /// A job a worker has claimed; `attempt` is its run number, which owns the claim.
 pub(super) struct Claimed {
     pub(super) id: i64,

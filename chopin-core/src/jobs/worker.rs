@@ -3,7 +3,7 @@
 //! return the rest to the queue.
 
 use std::{
-    any::Any,
+    any::{Any, TypeId},
     collections::HashMap,
     future::Future,
     pin::Pin,
@@ -16,7 +16,7 @@ use tokio::{
     task::{self, JoinHandle, JoinSet},
 };
 
-use super::{Job, JobError, queue};
+use super::{Job, JobError, Recurring, queue, schedule};
 use crate::{clock::unix_millis, config::Config, state::AppState};
 
 /// How often an idle worker looks for due jobs without being woken: delayed jobs, jobs
@@ -33,6 +33,7 @@ type Run = fn(String, AppState) -> Pin<Box<dyn Future<Output = Result<(), JobErr
 pub(crate) struct Entry {
     run: Run,
     backoff: fn(u32) -> Duration,
+    type_id: TypeId,
 }
 
 /// The job types this process can run, by [`Job::NAME`].
@@ -40,7 +41,7 @@ pub(crate) struct Entry {
 pub(crate) struct Registry(HashMap<&'static str, Entry>);
 
 impl Registry {
-    /// Adds `J`; `false` if a type of that name is there already.
+    /// Adds `J` (again, which changes nothing); `false` if another type has its name.
     pub(crate) fn add<J: Job>(&mut self) -> bool {
         let entry = Entry {
             run: |payload, state| {
@@ -50,8 +51,10 @@ impl Registry {
                 })
             },
             backoff: J::backoff,
+            type_id: TypeId::of::<J>(),
         };
-        self.0.insert(J::NAME, entry).is_none()
+        let known = self.0.entry(J::NAME).or_insert(entry);
+        known.type_id == TypeId::of::<J>()
     }
 }
 
@@ -59,6 +62,7 @@ impl Registry {
 pub(crate) struct Workers {
     state: AppState,
     registry: Registry,
+    recurring: Vec<Recurring>,
     concurrency: usize,
     /// PostgreSQL's URL, to listen for new jobs on.
     listen: Option<String>,
@@ -74,7 +78,12 @@ impl std::fmt::Debug for Workers {
 
 impl Workers {
     /// `None` when `JOBS_WORKERS=0` or no job type is registered.
-    pub(crate) fn new(state: AppState, registry: Registry, config: &Config) -> Option<Self> {
+    pub(crate) fn new(
+        state: AppState,
+        registry: Registry,
+        recurring: Vec<Recurring>,
+        config: &Config,
+    ) -> Option<Self> {
         if config.jobs_workers == 0 || registry.0.is_empty() {
             return None;
         }
@@ -82,14 +91,17 @@ impl Workers {
         Some(Self {
             state,
             registry,
+            recurring,
             concurrency: config.jobs_workers,
             listen: url.is_postgres().then(|| url.expose_secret().to_owned()),
         })
     }
 
     /// Runs jobs until `stop` turns true, then drains within `drain`.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>, drain: Duration) {
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>, drain: Duration) {
         let jobs = self.state.jobs().clone();
+        let recurring = std::mem::take(&mut self.recurring);
+        let scheduler = tokio::spawn(schedule::run(jobs.clone(), recurring, stop.clone()));
         let db = self.state.db().clone();
         let names: Vec<&'static str> = self.registry.0.keys().copied().collect();
         let claim = queue::claim_sql(names.len(), jobs.postgres);
@@ -165,6 +177,7 @@ impl Workers {
                 }
             }
         }
+        let _ = scheduler.await;
         tracing::info!("job workers stopped");
     }
 

@@ -507,6 +507,7 @@ const CHECKED: &[&str] = &[
     "docs/database.md",
     "docs/deployment.md",
     "docs/errors.md",
+    "docs/jobs.md",
     "docs/performance.md",
     "docs/security.md",
     "chopin-examples/performance-mode/README.md",
