@@ -15,6 +15,7 @@ use crate::{
     error::Error,
     fast_route::{FastRoute, FastRoutes},
     jobs::{Job, Recurring, Registry, Schedule, Workers},
+    mail::SendMail,
     middleware, openapi,
     routes::Routes,
     server::Server,
@@ -122,7 +123,8 @@ impl App {
             layers: Vec::new(),
             jobs: Registry::default(),
             recurring: Vec::new(),
-        })
+        }
+        .job::<SendMail>())
     }
 
     /// The configuration in use.

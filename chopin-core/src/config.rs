@@ -15,11 +15,11 @@ pub(crate) use self::database_url::Backend;
 use self::{
     database_url::DATABASE_URL,
     rules::{ONE_OF, Setting, count, hours, seconds},
-    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, ORIGINS, SECRET},
+    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, MAILBOX, ORIGINS, PATH, SECRET, SMTP},
 };
 pub use self::{
     database_url::DatabaseUrl,
-    values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode},
+    values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl},
 };
 use crate::error::Error;
 
@@ -226,6 +226,22 @@ settings! {
         jobs_only: bool = JOBS_ONLY, ONE_OF, default false;
     }
 
+    /// Mail
+    ///
+    /// Where mail goes ([mail.md](mail.md)).
+    Mail {
+        /// The SMTP server: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+        /// `smtps://user:pass@host:465` (TLS), or `smtp://host:25` for a relay without TLS.
+        /// Unset, mail is written to the log; required when `ENVIRONMENT=production`.
+        smtp_url: SmtpUrl = SMTP_URL, SMTP, default SmtpUrl::default(),
+            shown "unset: mail is logged";
+        /// The sender of every mail, e.g. `Example <noreply@example.com>`.
+        mail_from: String = MAIL_FROM, MAILBOX, default "Chopin <noreply@localhost>".to_owned();
+        /// Without `SMTP_URL`: a directory that also gets each mail as an `.eml` file
+        /// (created if missing).
+        mail_dir: String = MAIL_DIR, PATH, default String::new(), shown "unset";
+    }
+
     /// Logging
     ///
     /// What is logged to stderr, and how.
@@ -330,6 +346,13 @@ impl Config {
                 vars::CORS_ALLOWED_ORIGINS,
                 "*",
                 "a list of origins: \"*\" is refused when ENVIRONMENT=production",
+            ));
+        }
+        if environment == Environment::Production && !self.smtp_url.is_set() {
+            return Err(Error::secret(
+                "SMTP_URL is required when ENVIRONMENT=production: without it mail is only \
+                 logged (e.g. smtps://user:pass@mail.example.com:465)"
+                    .to_owned(),
             ));
         }
         Ok(())
@@ -618,7 +641,8 @@ mod tests {
             );
             assert!(!short.contains("hunter2"));
             let secret = "s".repeat(32);
-            let c = ok(&[("ENVIRONMENT", env), ("JWT_SECRET", &secret)]);
+            let smtp = ("SMTP_URL", "smtp://127.0.0.1:25");
+            let c = ok(&[("ENVIRONMENT", env), ("JWT_SECRET", &secret), smtp]);
             assert_eq!(c.jwt_secret.as_bytes(), secret.as_bytes());
         }
     }
@@ -860,6 +884,37 @@ mod tests {
     }
 
     #[test]
+    fn production_needs_an_smtp_url_which_is_printed_masked() {
+        let secret = "s".repeat(32);
+        let production = [("ENVIRONMENT", "production"), ("JWT_SECRET", &secret)];
+        assert_eq!(
+            err(&production),
+            "SMTP_URL is required when ENVIRONMENT=production: without it mail is only logged (e.g. smtps://user:pass@mail.example.com:465)"
+        );
+        let test = ok(&[("ENVIRONMENT", "test"), ("JWT_SECRET", &secret)]);
+        assert!(!test.smtp_url.is_set(), "only production requires it");
+        let url = "smtp://app:hunter2@mail.example.com:587?tls=required";
+        let c = ok(&[("SMTP_URL", url)]);
+        assert_eq!(c.smtp_url.expose_secret(), Some(url));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(format!("{c:?}").contains("smtp://app:***@mail.example.com:587?tls=required"));
+        assert_eq!(
+            err(&[("SMTP_URL", "http://app:hunter2@mail.example.com")]),
+            "invalid SMTP_URL \"http://app:***@mail.example.com\": expected smtp://user:pass@host:587?tls=required (STARTTLS), smtps://user:pass@host:465 (TLS) or smtp://host:25 (no TLS)"
+        );
+        assert!(err(&[("SMTP_URL", "smtp://host:25?tls=maybe")]).starts_with("invalid SMTP_URL"));
+        assert!(!ok(&[("SMTP_URL", "")]).smtp_url.is_set());
+        assert_eq!(
+            err(&[("MAIL_FROM", "not an address")]),
+            "invalid MAIL_FROM \"not an address\": expected an address such as noreply@example.com or \"Example <noreply@example.com>\""
+        );
+        assert_eq!(
+            ok(&[("MAIL_FROM", "Shop <shop@example.com>")]).mail_from,
+            "Shop <shop@example.com>"
+        );
+    }
+
+    #[test]
     fn a_jobs_only_process_needs_workers() {
         assert_eq!(
             err(&[("JOBS_ONLY", "on"), ("JOBS_WORKERS", "0")]),
@@ -927,6 +982,7 @@ mod tests {
         ok(&[
             ("ENVIRONMENT", "production"),
             ("JWT_SECRET", &"s".repeat(32)),
+            ("SMTP_URL", "smtps://app:pass@mail.example.com"),
         ])
         .validate()
         .unwrap();
@@ -1019,6 +1075,7 @@ mod tests {
             built(|c| {
                 c.environment = env;
                 c.jwt_secret = JwtSecret::new("s".repeat(32));
+                c.smtp_url = SmtpUrl::new("smtp://127.0.0.1:25").unwrap();
             })
             .validate()
             .unwrap();

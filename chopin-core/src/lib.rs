@@ -53,6 +53,7 @@ mod fast_route;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jobs;
+pub mod mail;
 mod middleware;
 mod openapi;
 mod paths;
@@ -78,6 +79,8 @@ mod documentation_examples {
     struct Errors;
     #[doc = include_str!("../../docs/jobs.md")]
     struct Jobs;
+    #[doc = include_str!("../../docs/mail.md")]
+    struct Mail;
     #[doc = include_str!("../../docs/security.md")]
     struct Security;
 }
@@ -88,7 +91,7 @@ pub use app::App;
 pub use axum;
 pub use clock::now_rfc3339;
 pub use config::{
-    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, vars,
+    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl, vars,
 };
 pub use db::Db;
 pub use error::Error;

@@ -4,9 +4,11 @@ use std::{fmt, sync::Arc};
 
 use axum::extract::FromRef;
 
-use crate::{api_error::ApiError, config::Config, db::Db, jobs::Jobs, tokens::Tokens};
+use crate::{
+    api_error::ApiError, config::Config, db::Db, jobs::Jobs, mail::Mailer, tokens::Tokens,
+};
 
-/// The database pool, the token keys and the job queue, cheap to clone (reference counts).
+/// The database pool, the token keys, the job queue and the mailer, cheap to clone (reference counts).
 ///
 /// Give it to your router with `with_state` and extract [`Db`] or the whole state in
 /// handlers; [`crate::auth::AuthUser`] needs `AppState: FromRef<YourState>`, which holds
@@ -38,6 +40,7 @@ pub struct AppState {
     db: Db,
     tokens: Arc<Tokens>,
     jobs: Jobs,
+    mailer: Mailer,
 }
 
 impl AppState {
@@ -45,8 +48,10 @@ impl AppState {
     /// `JWT_EXPIRY_HOURS`. For tests and tools that need Chopin's tokens or extractors
     /// without a whole [`crate::App`] (which also has [`crate::App::state`]).
     pub fn new(db: Db, config: &Config) -> Self {
+        let jobs = Jobs::new(db.clone(), config.database_url.is_postgres());
         Self {
-            jobs: Jobs::new(db.clone(), config.database_url.is_postgres()),
+            mailer: Mailer::new(jobs.clone(), config),
+            jobs,
             db,
             tokens: Arc::new(Tokens::new(&config.jwt_secret, config.jwt_expiry)),
         }
@@ -71,6 +76,11 @@ impl AppState {
     /// The job queue: [`Jobs::enqueue`] stores work for the workers.
     pub fn jobs(&self) -> &Jobs {
         &self.jobs
+    }
+
+    /// The mailer: [`Mailer::send`] enqueues a mail for the workers to send.
+    pub fn mailer(&self) -> &Mailer {
+        &self.mailer
     }
 
     pub(crate) fn tokens(&self) -> &Tokens {

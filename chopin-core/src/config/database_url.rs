@@ -138,7 +138,7 @@ impl fmt::Debug for DatabaseUrl {
 
 /// `url` with any password (`user:password@` or a `password=` parameter) replaced by
 /// `***`.
-fn masked(url: &str) -> String {
+pub(super) fn masked(url: &str) -> String {
     let mut url = url.to_owned();
     if let Some(authority_start) = url.find("://").map(|i| i + 3) {
         let authority_end = url[authority_start..]

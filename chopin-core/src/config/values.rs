@@ -227,3 +227,94 @@ impl Setting for CorsOrigins {
         })
     }
 }
+
+/// `SMTP_URL`: the SMTP server mail goes through. `Debug` and `Display` mask its
+/// password; unset (the default), mail is written to the log.
+///
+/// ```
+/// use chopin_core::SmtpUrl;
+///
+/// let url = SmtpUrl::new("smtps://app:s3cret@mail.example.com:465")?;
+/// assert_eq!(url.to_string(), "smtps://app:***@mail.example.com:465");
+/// assert!(url.is_set() && !SmtpUrl::default().is_set());
+/// # Ok::<(), chopin_core::Error>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SmtpUrl {
+    url: Option<String>,
+}
+
+pub(super) const SMTP: Rule = text(
+    "smtp://user:pass@host:587?tls=required (STARTTLS), smtps://user:pass@host:465 (TLS) or smtp://host:25 (no TLS)",
+    |url| url.starts_with("smtp://") || url.starts_with("smtps://"),
+);
+
+impl SmtpUrl {
+    /// Parses `url`: `smtp://` (with `?tls=required` for STARTTLS) or `smtps://`.
+    ///
+    /// # Errors
+    ///
+    /// Any other URL, or any URL in a build without the `smtp` feature; the message
+    /// names `SMTP_URL` and shows the URL masked.
+    pub fn new(url: &str) -> Result<Self, Error> {
+        let refused = |expected: &str| {
+            let masked = super::database_url::masked(url);
+            Err(Error::invalid(vars::SMTP_URL, &masked, expected.to_owned()))
+        };
+        if !(SMTP.valid)(url) {
+            return refused(&Self::expected(&SMTP));
+        }
+        #[cfg(feature = "smtp")]
+        if lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).is_err() {
+            return refused(&Self::expected(&SMTP));
+        }
+        #[cfg(not(feature = "smtp"))]
+        return refused("nothing: this build of chopin-core has no `smtp` feature");
+        #[cfg(feature = "smtp")]
+        Ok(Self {
+            url: Some(url.to_owned()),
+        })
+    }
+
+    /// Whether a server is set (otherwise mail goes to the log).
+    pub fn is_set(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// The URL as given, password included: for connecting, never for a log.
+    pub fn expose_secret(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+}
+
+impl Setting for SmtpUrl {
+    fn read(_: &'static str, text: &str, _: &Rule) -> Result<Self, Error> {
+        match text.trim() {
+            "" => Ok(Self::default()),
+            url => Self::new(url),
+        }
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.url {
+            Some(url) => f.write_str(&super::database_url::masked(url)),
+            None => f.write_str("unset"),
+        }
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpUrl({self})")
+    }
+}
+
+/// An address such as `Example <noreply@example.com>`.
+pub(super) const MAILBOX: Rule = text(
+    "an address such as noreply@example.com or \"Example <noreply@example.com>\"",
+    |address| address.parse::<lettre::message::Mailbox>().is_ok(),
+);
+
+pub(super) const PATH: Rule = text("a directory path", |_| true);

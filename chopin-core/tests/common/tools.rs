@@ -1,4 +1,4 @@
-//! Finding the external tools some tests drive (Chromium, schemathesis): on `PATH`, in
+//! Finding the external tools some tests drive (Chromium, schemathesis, aiosmtpd): on `PATH`, in
 //! an environment variable, or where `.ci/deps` installs them. A missing tool fails the
 //! test with the command that installs it; tests never skip.
 
@@ -58,6 +58,18 @@ pub fn schemathesis() -> PathBuf {
             "schemathesis".into(),
         ],
         "python3 -m venv target/schemathesis-venv && target/schemathesis-venv/bin/pip install schemathesis",
+    )
+}
+
+/// The aiosmtpd SMTP server's command.
+pub fn aiosmtpd() -> PathBuf {
+    find_tool(
+        "AIOSMTPD",
+        &[
+            target_dir().join("aiosmtpd-venv/bin/aiosmtpd"),
+            "aiosmtpd".into(),
+        ],
+        "python3 -m venv target/aiosmtpd-venv && target/aiosmtpd-venv/bin/pip install aiosmtpd",
     )
 }
 

@@ -508,6 +508,7 @@ const CHECKED: &[&str] = &[
     "docs/deployment.md",
     "docs/errors.md",
     "docs/jobs.md",
+    "docs/mail.md",
     "docs/performance.md",
     "docs/security.md",
     "chopin-examples/performance-mode/README.md",
