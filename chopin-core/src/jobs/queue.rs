@@ -138,13 +138,22 @@ pub(super) async fn claim(
         .collect()
 }
 
-/// The run succeeded: the job is done and removed.
-pub(super) async fn complete(db: &Db, job: &Claimed) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM chopin_jobs WHERE id = $1 AND attempts = $2 AND state = 'running'")
-        .bind(job.id)
-        .bind(job.attempt)
-        .execute(db)
-        .await?;
+/// These runs (job id, attempt) succeeded: the jobs are done and removed, in one
+/// statement however many finished while the last one ran.
+pub(super) async fn complete(db: &Db, runs: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+    let each: Vec<String> = (0..runs.len())
+        .map(|i| format!("(id = ${} AND attempts = ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let sql = format!(
+        "DELETE FROM chopin_jobs WHERE state = 'running' AND ({})",
+        each.join(" OR ")
+    );
+    // Built from placeholders only.
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (id, attempt) in runs {
+        query = query.bind(*id).bind(*attempt);
+    }
+    query.execute(db).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::{
 
 use sqlx::postgres::PgListener;
 use tokio::{
-    sync::watch,
+    sync::{mpsc, watch},
     task::{self, JoinHandle, JoinSet},
 };
 
@@ -25,6 +25,9 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// How often the queues' counts are logged while workers run.
 const COUNTS_EVERY: Duration = Duration::from_secs(300);
+
+/// Most successful runs recorded by one statement.
+const COMPLETE_BATCH: usize = 100;
 
 type Run = fn(String, AppState) -> Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 
@@ -109,6 +112,10 @@ impl Workers {
             Some(url) => listen(url).await,
             None => None,
         };
+        // Successes are recorded by one task, in batches: one write for every run that
+        // finished while the last write ran, instead of one write per job.
+        let (done, finished) = mpsc::unbounded_channel();
+        let completer = tokio::spawn(complete(db.clone(), finished));
         let mut running = JoinSet::new();
         // The claim (job id, attempt) of each running task.
         let mut claims: HashMap<task::Id, (i64, i64)> = HashMap::new();
@@ -135,7 +142,7 @@ impl Workers {
                     Ok(batch) => {
                         for job in batch {
                             let claim = (job.id, job.attempt);
-                            let task = running.spawn(self.execute(job));
+                            let task = running.spawn(self.execute(job, done.clone()));
                             claims.insert(task.id(), claim);
                         }
                     }
@@ -177,12 +184,18 @@ impl Workers {
                 }
             }
         }
+        drop(done);
+        let _ = completer.await;
         let _ = scheduler.await;
         tracing::info!("job workers stopped");
     }
 
     /// Runs `job` and records the outcome.
-    fn execute(&self, job: queue::Claimed) -> impl Future<Output = ()> + Send + 'static {
+    fn execute(
+        &self,
+        job: queue::Claimed,
+        done: mpsc::UnboundedSender<(i64, i64)>,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let state = self.state.clone();
         let entry = self.registry.0.get(job.name.as_str()).copied();
         async move {
@@ -206,7 +219,9 @@ impl Workers {
             let recorded = match &error {
                 None => {
                     tracing::debug!(id, name, attempt, ?elapsed, "job done");
-                    queue::complete(&db, &job).await
+                    // Only a shutdown closes the channel, after every run has ended.
+                    let _ = done.send((id, attempt));
+                    Ok(())
                 }
                 Some(error) => {
                     let attempt_number = u32::try_from(attempt).unwrap_or(u32::MAX);
@@ -240,6 +255,18 @@ impl Workers {
                 tracing::warn!(id, name, %error, "cannot record a job's outcome; it runs again when its lease expires");
             }
         }
+    }
+}
+
+/// Records the successful runs sent on `finished`, many at a time, until every sender is
+/// gone.
+async fn complete(db: crate::db::Db, mut finished: mpsc::UnboundedReceiver<(i64, i64)>) {
+    let mut runs = Vec::with_capacity(COMPLETE_BATCH);
+    while finished.recv_many(&mut runs, COMPLETE_BATCH).await > 0 {
+        if let Err(error) = queue::complete(&db, &runs).await {
+            tracing::warn!(jobs = runs.len(), %error, "cannot record finished jobs; they run again when their lease expires");
+        }
+        runs.clear();
     }
 }
 
