@@ -8,6 +8,7 @@ use axum::{
 use chopin_core::{
     ApiError, AppState, Db,
     auth::{AuthUser, Role},
+    mail::{Mail, Template},
     now_rfc3339,
 };
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,20 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, update, delete))
+}
+
+/// The mail an author gets when their post is published.
+struct Published<'a>(&'a Post);
+
+impl Template for Published<'_> {
+    fn subject(&self) -> String {
+        format!("Published: {}", self.0.title)
+    }
+
+    fn text(&self) -> String {
+        let Post { id, title, .. } = self.0;
+        format!("Your post \"{title}\" is published at /api/posts/{id}.")
+    }
 }
 
 /// A post as the API returns it.
@@ -177,7 +192,7 @@ async fn list(State(db): State<Db>, Query(paging): Query<Paging>) -> Result<Json
     }))
 }
 
-/// Write a post, as the signed-in user.
+/// Write a post, as the signed-in user, who is mailed that it is published.
 #[utoipa::path(
     post,
     path = "/api/posts",
@@ -193,12 +208,13 @@ async fn list(State(db): State<Db>, Query(paging): Query<Paging>) -> Result<Json
     )
 )]
 async fn create(
-    State(db): State<Db>,
+    State(state): State<AppState>,
     user: AuthUser,
     Json(input): Json<PostInput>,
 ) -> Result<(StatusCode, Json<Post>), ApiError> {
     let (title, body) = validated(input)?;
     let now = now_rfc3339();
+    let mut tx = state.db().begin().await?;
     let post = sqlx::query_as::<_, Post>(
         "INSERT INTO posts (author_id, title, body, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $4) \
@@ -208,8 +224,12 @@ async fn create(
     .bind(title)
     .bind(body)
     .bind(now)
-    .fetch_one(&db)
+    .fetch_one(&mut *tx)
     .await?;
+    // Sent by a worker, and only if the post is stored.
+    let mail = Mail::from_template(&user.email, &Published(&post));
+    state.mailer().send(mail).on(&mut tx).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(post)))
 }
 

@@ -27,6 +27,8 @@ struct Api {
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), chopin_core::Error>>,
     state: chopin_core::AppState,
+    /// Where this server's mail goes (`MAIL_DIR`, no `SMTP_URL`).
+    mail_dir: std::path::PathBuf,
 }
 
 impl Api {
@@ -36,6 +38,12 @@ impl Api {
         config.mode = mode;
         config.workers = 2;
         config.database_url = database_url.parse().expect("URL");
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mail_dir =
+            std::env::temp_dir().join(format!("basic-api-mail-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&mail_dir);
+        config.mail_dir = mail_dir.display().to_string();
         let app = build(App::with_config(config).await.expect("app"))
             .await
             .expect("migrations");
@@ -57,6 +65,7 @@ impl Api {
             stop: Some(stop),
             task,
             state,
+            mail_dir,
         }
     }
 
@@ -86,6 +95,31 @@ impl Api {
             .await;
         assert_eq!(status, 201, "{body}");
         body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// The mails sent so far, once there are at least `n`.
+    async fn mails(&self, n: usize) -> Vec<String> {
+        let read = || -> Vec<String> {
+            std::fs::read_dir(&self.mail_dir)
+                .map(|files| {
+                    let files = files.filter_map(Result::ok);
+                    files
+                        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        tokio::time::timeout(LIMIT, async {
+            loop {
+                let mails = read();
+                if mails.len() >= n {
+                    return mails;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{n} mails within {LIMIT:?}: {:?}", read()))
     }
 
     async fn stop(mut self) {
@@ -147,6 +181,19 @@ async fn crud(mode: ServerMode, database_url: &str) {
         (created.title.as_str(), created.body.as_str()),
         ("Hello", "First post.")
     );
+    // Its author is mailed, by a worker; the refused posts above sent nothing.
+    let mails = api.mails(1).await;
+    assert_eq!(mails.len(), 1, "{mode:?}: {mails:?}");
+    for part in [
+        "To: alice@example.com",
+        "Subject: Published: Hello",
+        &format!(
+            "Your post \"Hello\" is published at /api/posts/{}.",
+            created.id
+        ),
+    ] {
+        assert!(mails[0].contains(part), "{mode:?}: {part} in {}", mails[0]);
+    }
     let one = api.url(&format!("/api/posts/{}", created.id));
 
     // Read.
