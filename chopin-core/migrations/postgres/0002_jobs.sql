@@ -26,3 +26,14 @@ CREATE TABLE chopin_schedules (
     name      TEXT    PRIMARY KEY,
     last_tick BIGINT  NOT NULL
 );
+
+-- Workers LISTEN on chopin_jobs: every statement that stores jobs wakes them when its
+-- transaction commits (and not at all if it rolls back), whoever wrote it.
+CREATE FUNCTION chopin_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('chopin_jobs', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER chopin_jobs_notify AFTER INSERT ON chopin_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION chopin_jobs_notify();

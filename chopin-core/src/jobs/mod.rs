@@ -281,11 +281,8 @@ impl<'a, J: Job> IntoFuture for Enqueue<'a, J> {
             let payload = payload.map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
             let due = run_at <= now;
             let id = match conn {
-                Some(conn) => queue::insert(conn, &job, &payload, jobs.postgres && due).await?,
-                None => {
-                    let mut conn = jobs.db.acquire().await?;
-                    queue::insert(&mut conn, &job, &payload, jobs.postgres && due).await?
-                }
+                Some(conn) => queue::insert(conn, &job, &payload).await?,
+                None => queue::insert(&mut *jobs.db.acquire().await?, &job, &payload).await?,
             };
             if due {
                 jobs.wake.notify_one();

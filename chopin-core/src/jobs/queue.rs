@@ -52,13 +52,12 @@ pub(super) struct Claimed {
     pub(super) timeout: Duration,
 }
 
-/// Stores `job`; `None` if its unique key is taken. `notify` wakes PostgreSQL workers
-/// when the transaction commits.
+/// Stores `job`; `None` if its unique key is taken. On PostgreSQL a trigger wakes the
+/// workers when the transaction commits.
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     job: &NewJob,
     payload: &str,
-    notify: bool,
 ) -> Result<Option<i64>, sqlx::Error> {
     let id = sqlx::query_scalar(
         "INSERT INTO chopin_jobs \
@@ -77,20 +76,16 @@ pub(super) async fn insert(
     .bind(job.created_at)
     .fetch_optional(&mut *conn)
     .await?;
-    if notify && id.is_some() {
-        // Delivered when the transaction commits, and not at all if it rolls back.
-        sqlx::raw_sql("NOTIFY chopin_jobs")
-            .execute(&mut *conn)
-            .await?;
-    }
     Ok(id)
 }
 
-/// The claim statement for jobs named one of `names` (a worker claims only what it can
-/// run). PostgreSQL skips rows another worker is claiming; SQLite runs one writer at a
-/// time, so its claim is atomic as it is.
-pub(super) fn claim_sql(names: usize, postgres: bool) -> SqlStr {
-    let names: Vec<String> = (0..names).map(|i| format!("${}", i + 4)).collect();
+/// The statement that claims up to `limit` jobs named one of `names` (a worker claims
+/// only what it can run). PostgreSQL skips rows another worker is claiming; SQLite runs
+/// one writer at a time, so its claim is atomic as it is. The limit is written in the
+/// statement, not bound: with a bound limit PostgreSQL's generic plan joins the whole
+/// table (its cost grew with the backlog, 4.6 ms a claim at 10,000 waiting jobs).
+pub(super) fn claim_sql(names: usize, postgres: bool, limit: usize) -> SqlStr {
+    let names: Vec<String> = (0..names).map(|i| format!("${}", i + 3)).collect();
     let lock = if postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -101,26 +96,22 @@ pub(super) fn claim_sql(names: usize, postgres: bool) -> SqlStr {
          lease_until = $1 + timeout_ms + $2 \
          WHERE id IN (SELECT id FROM chopin_jobs \
          WHERE state = 'pending' AND run_at <= $1 AND name IN ({}) \
-         ORDER BY priority, run_at, id LIMIT $3{lock}) \
+         ORDER BY priority, run_at, id LIMIT {limit}{lock}) \
          RETURNING id, name, payload, attempts, timeout_ms",
         names.join(", ")
     );
-    // Built from placeholders only.
+    // Built from placeholders and a number only.
     AssertSqlSafe(sql).into_sql_str()
 }
 
-/// Claims up to `limit` due jobs at `now` with `sql` from [`claim_sql`].
+/// Claims due jobs at `now` with `sql` from [`claim_sql`].
 pub(super) async fn claim(
     db: &Db,
     sql: &SqlStr,
     names: &[&'static str],
     now: i64,
-    limit: usize,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut query = sqlx::query(sql.clone())
-        .bind(now)
-        .bind(LEASE_GRACE_MS)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+    let mut query = sqlx::query(sql.clone()).bind(now).bind(LEASE_GRACE_MS);
     for name in names {
         query = query.bind(*name);
     }
@@ -136,6 +127,13 @@ pub(super) async fn claim(
             })
         })
         .collect()
+}
+
+/// Refreshes PostgreSQL's statistics of the queue, so claims are planned for its size.
+pub(super) async fn analyze(db: Db) {
+    if let Err(error) = sqlx::raw_sql("ANALYZE chopin_jobs").execute(&db).await {
+        tracing::debug!(%error, "cannot analyze chopin_jobs");
+    }
 }
 
 /// These runs (job id, attempt) succeeded: the jobs are done and removed, in one

@@ -170,7 +170,7 @@ async fn claim(jobs: &Jobs, recurring: &Recurring, tick: DateTime<Utc>) -> Resul
     }
     let (job, payload) =
         (recurring.make)(tick_time).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    queue::insert(&mut tx, &job, &payload, jobs.postgres).await?;
+    queue::insert(&mut tx, &job, &payload).await?;
     tx.commit().await?;
     jobs.wake.notify_one();
     tracing::debug!(schedule = recurring.key, %tick, "scheduled job enqueued");
