@@ -5,7 +5,8 @@ use std::{fmt, sync::Arc};
 use axum::extract::FromRef;
 
 use crate::{
-    api_error::ApiError, config::Config, db::Db, jobs::Jobs, mail::Mailer, tokens::Tokens,
+    api_error::ApiError, config::Config, db::Db, jobs::queue::Jobs, mail::message::Mailer,
+    tokens::Tokens,
 };
 
 /// The database pool, the token keys, the job queue and the mailer, cheap to clone (reference counts).

@@ -3,7 +3,7 @@
 //! process sharing the database, retried with backoff, kept as dead when they run out of
 //! attempts. docs/jobs.md says how to write one that may run twice.
 
-mod queue;
+pub(crate) mod queue;
 mod schedule;
 mod worker;
 
@@ -11,20 +11,21 @@ use std::{
     borrow::Cow,
     future::{Future, IntoFuture},
     pin::Pin,
-    sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::AnyConnection;
-use tokio::sync::Notify;
 
-pub use self::schedule::Schedule;
+pub use self::{
+    queue::{DeadJob, Jobs, QueueCounts},
+    schedule::Schedule,
+};
 pub(crate) use self::{
     schedule::Recurring,
     worker::{Registry, Workers},
 };
-use crate::{clock, db::Db, state::AppState};
+use crate::{clock, state::AppState};
 
 /// What a job's `run` may fail with: any error; its text is kept as the job's last error.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
@@ -88,21 +89,7 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_secs_f64(base * jitter)
 }
 
-/// The job queue of the app's database: cheap to clone, from [`AppState::jobs`].
-#[derive(Clone)]
-pub struct Jobs {
-    db: Db,
-    postgres: bool,
-    /// Wakes this process's workers when it enqueues a job that is due.
-    wake: Arc<Notify>,
-}
-
 impl Jobs {
-    pub(crate) fn new(db: Db, postgres: bool) -> Self {
-        let wake = Arc::new(Notify::new());
-        Self { db, postgres, wake }
-    }
-
     /// Stores `job` to run as soon as a worker is free; await the returned [`Enqueue`],
     /// after setting any of its options. It resolves to the job's id, or `None` when
     /// [`Enqueue::unique`] found a job with the same key waiting or running.
@@ -143,50 +130,19 @@ impl Jobs {
             conn: None,
         }
     }
-
-    /// How many jobs each queue holds, by state.
-    ///
-    /// # Errors
-    ///
-    /// If the database cannot be read.
-    pub async fn counts(&self) -> Result<Vec<QueueCounts>, sqlx::Error> {
-        queue::counts(&self.db).await
-    }
-
-    /// The dead jobs, oldest first, at most `limit` of them.
-    ///
-    /// # Errors
-    ///
-    /// If the database cannot be read.
-    pub async fn dead(&self, limit: u32) -> Result<Vec<DeadJob>, sqlx::Error> {
-        queue::dead(&self.db, limit).await
-    }
-
-    /// Gives the dead job `id` a fresh set of attempts, now; `false` if there is no dead
-    /// job with that id.
-    ///
-    /// # Errors
-    ///
-    /// If the database cannot be written, or a job with the same unique key waits.
-    pub async fn retry(&self, id: i64) -> Result<bool, sqlx::Error> {
-        let retried = queue::retry(&self.db, id).await?;
-        self.wake.notify_one();
-        Ok(retried)
-    }
-
-    /// Deletes the dead job `id`; `false` if there is no dead job with that id.
-    ///
-    /// # Errors
-    ///
-    /// If the database cannot be written.
-    pub async fn discard(&self, id: i64) -> Result<bool, sqlx::Error> {
-        queue::discard(&self.db, id).await
-    }
 }
 
-impl std::fmt::Debug for Jobs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jobs").finish_non_exhaustive()
+/// A job of type `J` with its type's options, due at `run_at`.
+fn new_job<J: Job>(run_at: i64, created_at: i64) -> queue::NewJob {
+    queue::NewJob {
+        name: J::NAME,
+        queue: Cow::Borrowed(J::QUEUE),
+        priority: J::PRIORITY,
+        run_at,
+        max_attempts: J::MAX_ATTEMPTS,
+        timeout: J::TIMEOUT,
+        unique: None,
+        created_at,
     }
 }
 
@@ -290,38 +246,4 @@ impl<'a, J: Job> IntoFuture for Enqueue<'a, J> {
             Ok(id)
         })
     }
-}
-
-/// How many jobs a queue holds, by state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueCounts {
-    /// The queue's name.
-    pub queue: String,
-    /// Waiting for their first run.
-    pub pending: i64,
-    /// Claimed by a worker now.
-    pub running: i64,
-    /// Waiting to be retried after a failed run.
-    pub failed: i64,
-    /// Out of attempts, kept with their last error.
-    pub dead: i64,
-}
-
-/// A job that ran out of attempts.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct DeadJob {
-    /// Its id, for [`Jobs::retry`] and [`Jobs::discard`].
-    pub id: i64,
-    /// [`Job::NAME`] of its type.
-    pub name: String,
-    /// The queue it was in.
-    pub queue: String,
-    /// Runs it had.
-    pub attempts: i64,
-    /// What its last run failed with.
-    pub last_error: String,
-    /// Its arguments, as JSON.
-    pub payload: String,
 }

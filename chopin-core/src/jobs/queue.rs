@@ -1,12 +1,13 @@
-//! The SQL of the queue, the same on both backends but for the claim's row locks and
+//! The queue's table: [`Jobs`], the handle to it, and its SQL, the same on both backends but for the claim's row locks and
 //! PostgreSQL's `NOTIFY`. Every change to a claimed job names the attempt that claimed
 //! it, so a worker whose lease expired cannot finish or fail the next run.
 
-use std::{borrow::Cow, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use sqlx::{AnyConnection, AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
-use super::{DeadJob, QueueCounts};
+use tokio::sync::Notify;
+
 use crate::db::Db;
 
 /// The channel PostgreSQL workers listen on (named in `insert`'s `NOTIFY` too).
@@ -16,7 +17,102 @@ pub(super) const CHANNEL: &str = "chopin_jobs";
 /// record the outcome before another may run it again.
 const LEASE_GRACE_MS: i64 = 5_000;
 
-pub(super) struct NewJob {
+/// The job queue of the app's database: cheap to clone, from `AppState::jobs`.
+#[derive(Clone)]
+pub struct Jobs {
+    pub(super) db: Db,
+    pub(super) postgres: bool,
+    /// Wakes this process's workers when it enqueues a job that is due.
+    pub(super) wake: Arc<Notify>,
+}
+
+impl Jobs {
+    pub(crate) fn new(db: Db, postgres: bool) -> Self {
+        let wake = Arc::new(Notify::new());
+        Self { db, postgres, wake }
+    }
+
+    /// How many jobs each queue holds, by state.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be read.
+    pub async fn counts(&self) -> Result<Vec<QueueCounts>, sqlx::Error> {
+        counts(&self.db).await
+    }
+
+    /// The dead jobs, oldest first, at most `limit` of them.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be read.
+    pub async fn dead(&self, limit: u32) -> Result<Vec<DeadJob>, sqlx::Error> {
+        dead(&self.db, limit).await
+    }
+
+    /// Gives the dead job `id` a fresh set of attempts, now; `false` if there is no dead
+    /// job with that id.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be written, or a job with the same unique key waits.
+    pub async fn retry(&self, id: i64) -> Result<bool, sqlx::Error> {
+        let retried = retry(&self.db, id).await?;
+        self.wake.notify_one();
+        Ok(retried)
+    }
+
+    /// Deletes the dead job `id`; `false` if there is no dead job with that id.
+    ///
+    /// # Errors
+    ///
+    /// If the database cannot be written.
+    pub async fn discard(&self, id: i64) -> Result<bool, sqlx::Error> {
+        discard(&self.db, id).await
+    }
+}
+
+impl std::fmt::Debug for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jobs").finish_non_exhaustive()
+    }
+}
+
+/// How many jobs a queue holds, by state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueCounts {
+    /// The queue's name.
+    pub queue: String,
+    /// Waiting for their first run.
+    pub pending: i64,
+    /// Claimed by a worker now.
+    pub running: i64,
+    /// Waiting to be retried after a failed run.
+    pub failed: i64,
+    /// Out of attempts, kept with their last error.
+    pub dead: i64,
+}
+
+/// A job that ran out of attempts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DeadJob {
+    /// Its id, for [`Jobs::retry`] and [`Jobs::discard`].
+    pub id: i64,
+    /// The `Job::NAME` of its type.
+    pub name: String,
+    /// The queue it was in.
+    pub queue: String,
+    /// Runs it had.
+    pub attempts: i64,
+    /// What its last run failed with.
+    pub last_error: String,
+    /// Its arguments, as JSON.
+    pub payload: String,
+}
+
+pub(crate) struct NewJob {
     pub(super) name: &'static str,
     pub(super) queue: Cow<'static, str>,
     pub(super) priority: i16,
@@ -25,22 +121,6 @@ pub(super) struct NewJob {
     pub(super) timeout: Duration,
     pub(super) unique: Option<String>,
     pub(super) created_at: i64,
-}
-
-impl NewJob {
-    /// A job of type `J` with its type's options, due at `run_at`.
-    pub(super) fn of<J: super::Job>(run_at: i64, created_at: i64) -> Self {
-        Self {
-            name: J::NAME,
-            queue: Cow::Borrowed(J::QUEUE),
-            priority: J::PRIORITY,
-            run_at,
-            max_attempts: J::MAX_ATTEMPTS,
-            timeout: J::TIMEOUT,
-            unique: None,
-            created_at,
-        }
-    }
 }
 
 /// A job a worker has claimed; `attempt` is its run number, which owns the claim.

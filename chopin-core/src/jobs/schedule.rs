@@ -94,7 +94,7 @@ impl Recurring {
         let make: Make = Box::new(move |tick| {
             let payload = serde_json::to_string(&job(tick))?;
             let at = unix_millis(tick);
-            Ok((queue::NewJob::of::<J>(at, at), payload))
+            Ok((super::new_job::<J>(at, at), payload))
         });
         Self {
             key,

@@ -2,7 +2,7 @@
 //! server is down and never lost on a restart. Without `SMTP_URL` (development, tests)
 //! mails are written to the log, and to `MAIL_DIR` as `.eml` files if it is set.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use lettre::{
     Message,
@@ -10,11 +10,10 @@ use lettre::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    config::Config,
-    jobs::{Enqueue, Job, JobError, Jobs},
-    state::AppState,
-};
+use crate::{config::Config, jobs::queue::Jobs};
+
+/// What delivering a mail may fail with.
+type JobError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One mail: its recipient, subject, plain-text body and, optionally, an HTML body (sent
 /// as the alternative to the text).
@@ -122,10 +121,10 @@ pub trait Template {
     }
 }
 
-/// Sends mail through the job queue: from [`AppState::mailer`].
+/// Sends mail through the job queue: from `AppState::mailer`.
 #[derive(Clone)]
 pub struct Mailer {
-    jobs: Jobs,
+    pub(super) jobs: Jobs,
     inner: Arc<Inner>,
 }
 
@@ -165,14 +164,7 @@ impl Mailer {
         }
     }
 
-    /// Stores `mail` to be sent by a worker: await the returned [`Enqueue`] (after `.on(&mut
-    /// tx)` to send it only if your transaction commits). A failed send is retried with
-    /// backoff, 25 times over about 14 hours, then kept as a dead job.
-    pub fn send(&self, mail: Mail) -> Enqueue<'_, SendMail> {
-        self.jobs.enqueue(SendMail { mail })
-    }
-
-    /// Sends `mail` now, without the queue: what [`SendMail`] does.
+    /// Sends `mail` now, without the queue: what the mail job does.
     ///
     /// # Errors
     ///
@@ -230,22 +222,5 @@ impl std::fmt::Debug for Mailer {
             .field("from", &self.inner.from)
             .field("transport", &transport)
             .finish_non_exhaustive()
-    }
-}
-
-/// The job that sends one mail: what [`Mailer::send`] enqueues. Every app registers it.
-#[derive(Serialize, Deserialize)]
-pub struct SendMail {
-    mail: Mail,
-}
-
-impl Job for SendMail {
-    const NAME: &'static str = "chopin_send_mail";
-    const QUEUE: &'static str = "mail";
-    const MAX_ATTEMPTS: u32 = 25;
-    const TIMEOUT: Duration = Duration::from_secs(60);
-
-    async fn run(self, state: AppState) -> Result<(), JobError> {
-        state.mailer().deliver(&self.mail).await
     }
 }
