@@ -38,8 +38,13 @@ use crate::{
 /// ```
 #[derive(Clone)]
 pub struct AppState {
+    // One reference count for handlers and extractors to clone per request.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     db: Db,
-    tokens: Arc<Tokens>,
+    tokens: Tokens,
     jobs: Jobs,
     mailer: Mailer,
 }
@@ -50,11 +55,14 @@ impl AppState {
     /// without a whole [`crate::App`] (which also has [`crate::App::state`]).
     pub fn new(db: Db, config: &Config) -> Self {
         let jobs = Jobs::new(db.clone(), config.database_url.is_postgres());
-        Self {
+        let inner = Inner {
             mailer: Mailer::new(jobs.clone(), config),
             jobs,
             db,
-            tokens: Arc::new(Tokens::new(&config.jwt_secret, config.jwt_expiry)),
+            tokens: Tokens::new(&config.jwt_secret, config.jwt_expiry),
+        };
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
@@ -66,39 +74,39 @@ impl AppState {
     ///
     /// If signing fails (a `500`; it does not with Chopin's HS256 keys).
     pub fn issue_token(&self, user_id: i64) -> Result<String, ApiError> {
-        self.tokens.issue(user_id)
+        self.inner.tokens.issue(user_id)
     }
 
     /// The connection pool.
     pub fn db(&self) -> &Db {
-        &self.db
+        &self.inner.db
     }
 
     /// The job queue: [`Jobs::enqueue`] stores work for the workers.
     pub fn jobs(&self) -> &Jobs {
-        &self.jobs
+        &self.inner.jobs
     }
 
     /// The mailer: [`Mailer::send`] enqueues a mail for the workers to send.
     pub fn mailer(&self) -> &Mailer {
-        &self.mailer
+        &self.inner.mailer
     }
 
     pub(crate) fn tokens(&self) -> &Tokens {
-        &self.tokens
+        &self.inner.tokens
     }
 }
 
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Db {
-        state.db.clone()
+        state.inner.db.clone()
     }
 }
 
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
-            .field("db", &self.db)
+            .field("db", &self.inner.db)
             .finish_non_exhaustive()
     }
 }
