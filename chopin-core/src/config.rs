@@ -324,12 +324,12 @@ impl Config {
         let (min, len) = (JWT_SECRET_MIN_LEN, self.jwt_secret.as_bytes().len());
         if environment != Environment::Development {
             if self.jwt_secret.is_generated() {
-                return Err(Error::secret(format!(
+                return Err(Error::rule(format!(
                     "JWT_SECRET is required when ENVIRONMENT={environment}: set it to a random string of at least {min} bytes (e.g. `openssl rand -base64 48`)"
                 )));
             }
             if len < min {
-                return Err(Error::secret(format!(
+                return Err(Error::rule(format!(
                     "JWT_SECRET is {len} bytes long; at least {min} are required when ENVIRONMENT={environment}"
                 )));
             }
@@ -349,7 +349,7 @@ impl Config {
             ));
         }
         if environment == Environment::Production && !self.smtp_url.is_set() {
-            return Err(Error::secret(
+            return Err(Error::rule(
                 "SMTP_URL is required when ENVIRONMENT=production: without it mail is only \
                  logged (e.g. smtps://user:pass@mail.example.com:465)"
                     .to_owned(),

@@ -31,7 +31,7 @@ enum ErrorKind {
     #[error("{var} is not valid UTF-8")]
     NotUnicode { var: &'static str },
     #[error("{0}")]
-    Secret(String),
+    Rule(String),
     #[error("cannot read {file}: {source}")]
     DotEnv {
         file: String,
@@ -120,8 +120,9 @@ impl Error {
         Self::new(ErrorKind::NotUnicode { var })
     }
 
-    pub(crate) fn secret(message: String) -> Self {
-        Self::new(ErrorKind::Secret(message))
+    /// A rule that joins settings is broken; `message` says which and how to mend it.
+    pub(crate) fn rule(message: String) -> Self {
+        Self::new(ErrorKind::Rule(message))
     }
 
     pub(crate) fn dotenv(file: &str, source: dotenvy::Error) -> Self {
@@ -190,7 +191,7 @@ impl Error {
             ErrorKind::InvalidVar { .. }
                 | ErrorKind::InvalidField { .. }
                 | ErrorKind::NotUnicode { .. }
-                | ErrorKind::Secret(_)
+                | ErrorKind::Rule(_)
                 | ErrorKind::DotEnv { .. }
                 | ErrorKind::Schedule { .. }
                 | ErrorKind::NoJobs

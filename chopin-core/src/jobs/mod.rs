@@ -18,7 +18,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use sqlx::AnyConnection;
 
 pub use self::{
-    queue::{DeadJob, Jobs, QueueCounts},
+    queue::{DeadJob, JobError, Jobs, QueueCounts},
     schedule::Schedule,
 };
 pub(crate) use self::{
@@ -26,9 +26,6 @@ pub(crate) use self::{
     worker::{Registry, Workers},
 };
 use crate::{clock, state::AppState};
-
-/// What a job's `run` may fail with: any error; its text is kept as the job's last error.
-pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Work that outlives the request: a serde type whose fields are the job's arguments.
 ///

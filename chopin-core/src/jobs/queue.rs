@@ -10,6 +10,9 @@ use tokio::sync::Notify;
 
 use crate::db::Db;
 
+/// What a job's `run` may fail with: any error; its text is kept as the job's last error.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The channel PostgreSQL workers listen on (named in `insert`'s `NOTIFY` too).
 pub(super) const CHANNEL: &str = "chopin_jobs";
 

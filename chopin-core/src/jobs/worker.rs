@@ -188,9 +188,9 @@ impl Workers {
                 () = tokio::time::sleep(POLL) => {}
                 () = sleep_until(gathering), if gathering.is_some() => {}
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                    claims.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
+                    claims.remove(&task_id(&done));
                     while let Some(done) = running.try_join_next_with_id() {
-                        claims.remove(&done.map_or_else(|e| e.id(), |(id, ())| id));
+                        claims.remove(&task_id(&done));
                     }
                 }
             }
@@ -203,7 +203,7 @@ impl Workers {
         loop {
             tokio::select! {
                 done = running.join_next_with_id() => match done {
-                    Some(done) => { claims.remove(&done.map_or_else(|e| e.id(), |(id, ())| id)); }
+                    Some(done) => { claims.remove(&task_id(&done)); }
                     None => break,
                 },
                 () = &mut deadline => break,
@@ -304,6 +304,12 @@ async fn complete(db: crate::db::Db, mut finished: mpsc::UnboundedReceiver<(i64,
         }
         runs.clear();
     }
+}
+
+/// The task a finished (or failed) join names.
+fn task_id(done: &Result<(task::Id, ()), task::JoinError>) -> task::Id {
+    done.as_ref()
+        .map_or_else(task::JoinError::id, |(id, ())| *id)
 }
 
 /// A job's run, on a task of its own so that a panic is its failure and not the worker's;

@@ -10,10 +10,10 @@ use lettre::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{config::Config, jobs::queue::Jobs};
-
-/// What delivering a mail may fail with.
-type JobError = Box<dyn std::error::Error + Send + Sync>;
+use crate::{
+    config::Config,
+    jobs::queue::{JobError, Jobs},
+};
 
 /// One mail: its recipient, subject, plain-text body and, optionally, an HTML body (sent
 /// as the alternative to the text).
