@@ -135,6 +135,13 @@ impl Workers {
         let mut analyzed: Option<Instant> = None;
         // Until when freed slots wait for more (see `GATHER`).
         let mut gathering: Option<Instant> = None;
+        // The last claim found fewer due jobs than it asked for: the next waits for a
+        // wake-up, a notification or the poll, not for a slot to free up.
+        let mut drained = false;
+        // Delayed jobs, other processes' jobs on SQLite, and a missed notification are
+        // found here, however busy the workers are.
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rescued = Instant::now().checked_sub(POLL);
         let mut counted = Instant::now().checked_sub(COUNTS_EVERY);
         tracing::info!(workers = self.concurrency, jobs = ?names, "job workers started");
@@ -155,16 +162,17 @@ impl Workers {
             // A few free slots while others run: wait a moment for more to free up, so
             // that a busy queue of short jobs is claimed in batches, not one per job.
             let few = free < self.concurrency.div_ceil(2) && !running.is_empty();
-            let wait_for_more = few && gathering.is_none_or(|until| Instant::now() < until);
-            if free > 0 && few && gathering.is_none() {
+            if free > 0 && few && !drained && gathering.is_none() {
                 gathering = Some(Instant::now() + GATHER);
             }
-            if free > 0 && !wait_for_more {
+            let gathered = !few || gathering.is_some_and(|until| Instant::now() >= until);
+            if free > 0 && !drained && gathered {
                 gathering = None;
                 let now = unix_millis(SystemTime::now());
                 match queue::claim(&db, &claim[free - 1], &names, now).await {
                     Ok(batch) => {
                         let busy = batch.len() == free;
+                        drained = !busy;
                         if busy
                             && jobs.postgres
                             && analyzed.is_none_or(|at| at.elapsed() >= ANALYZE_EVERY)
@@ -178,14 +186,17 @@ impl Workers {
                             claims.insert(task.id(), claim);
                         }
                     }
-                    Err(error) => tracing::warn!(%error, "cannot claim jobs; trying again shortly"),
+                    Err(error) => {
+                        drained = true;
+                        tracing::warn!(%error, "cannot claim jobs; trying again shortly");
+                    }
                 }
             }
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
-                () = jobs.wake.notified() => {}
-                () = notified(&mut listener) => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = jobs.wake.notified() => drained = false,
+                () = notified(&mut listener) => drained = false,
+                _ = poll.tick() => drained = false,
                 () = sleep_until(gathering), if gathering.is_some() => {}
                 Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                     claims.remove(&task_id(&done));
