@@ -142,6 +142,7 @@ impl Workers {
         // found here, however busy the workers are.
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = Outage::default();
         let mut rescued = Instant::now().checked_sub(POLL);
         let mut counted = Instant::now().checked_sub(COUNTS_EVERY);
         tracing::info!(workers = self.concurrency, jobs = ?names, "job workers started");
@@ -149,9 +150,13 @@ impl Workers {
             if rescued.is_none_or(|at| at.elapsed() >= POLL) {
                 rescued = Some(Instant::now());
                 match queue::rescue(&db, unix_millis(SystemTime::now())).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(jobs = n, "jobs whose worker stopped are due again"),
-                    Err(error) => tracing::warn!(%error, "cannot look for expired job leases"),
+                    Ok(n) => {
+                        outage.ended();
+                        if n > 0 {
+                            tracing::warn!(jobs = n, "jobs whose worker stopped are due again");
+                        }
+                    }
+                    Err(error) => outage.failed("cannot look for expired job leases", &error),
                 }
             }
             if counted.is_none_or(|at| at.elapsed() >= COUNTS_EVERY) {
@@ -171,6 +176,7 @@ impl Workers {
                 let now = unix_millis(SystemTime::now());
                 match queue::claim(&db, &claim[free - 1], &names, now).await {
                     Ok(batch) => {
+                        outage.ended();
                         let busy = batch.len() == free;
                         drained = !busy;
                         if busy
@@ -188,7 +194,7 @@ impl Workers {
                     }
                     Err(error) => {
                         drained = true;
-                        tracing::warn!(%error, "cannot claim jobs; trying again shortly");
+                        outage.failed("cannot claim jobs", &error);
                     }
                 }
             }
@@ -314,6 +320,27 @@ async fn complete(db: crate::db::Db, mut finished: mpsc::UnboundedReceiver<(i64,
             tracing::warn!(jobs = runs.len(), %error, "cannot record finished jobs; they run again when their lease expires");
         }
         runs.clear();
+    }
+}
+
+/// A database the workers cannot reach is logged when that starts and when it ends, not
+/// at every poll.
+#[derive(Default)]
+struct Outage(bool);
+
+impl Outage {
+    fn failed(&mut self, what: &str, error: &sqlx::Error) {
+        if std::mem::replace(&mut self.0, true) {
+            tracing::debug!(%error, "{what}");
+        } else {
+            tracing::warn!(%error, "{what}; trying again every second");
+        }
+    }
+
+    fn ended(&mut self) {
+        if std::mem::take(&mut self.0) {
+            tracing::info!("the job queue's database answers again");
+        }
     }
 }
 
