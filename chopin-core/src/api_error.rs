@@ -31,6 +31,8 @@ pub struct ApiError {
     code: Cow<'static, str>,
     message: Cow<'static, str>,
     fields: Option<BTreeMap<Cow<'static, str>, Cow<'static, str>>>,
+    /// Whole seconds for the `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +58,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             fields: None,
+            retry_after: None,
         }
     }
 
@@ -108,6 +111,29 @@ impl ApiError {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         );
+        error
+    }
+
+    /// 429 `too_many_requests` with `Retry-After: <seconds>` (`wait` rounded up, at
+    /// least 1).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chopin_core::ApiError;
+    ///
+    /// let error = ApiError::too_many_requests(Duration::from_millis(1500));
+    /// assert_eq!(error.status(), 429);
+    /// assert_eq!(error.message(), "too many requests: try again in 2 seconds");
+    /// ```
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        let unit = if secs == 1 { "second" } else { "seconds" };
+        let mut error = Self::from_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many requests: try again in {secs} {unit}"),
+        );
+        error.retry_after = Some(secs);
         error
     }
 
@@ -164,6 +190,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         // Kept so the error layer can re-render the body with the request id.
         response.extensions_mut().insert(self);

@@ -14,6 +14,7 @@ use crate::{
     db,
     error::Error,
     fast_route::{FastRoute, FastRoutes},
+    health::{self, Readiness},
     jobs::{Job, Recurring, Registry, Schedule, Workers},
     mail::SendMail,
     middleware, openapi,
@@ -63,6 +64,8 @@ pub struct App {
     jobs: Registry,
     /// The recurring jobs its workers enqueue.
     recurring: Vec<Recurring>,
+    /// What `/readyz` checks, shared with the server, which turns it off at shutdown.
+    readiness: Readiness,
 }
 
 impl std::fmt::Debug for App {
@@ -94,8 +97,9 @@ impl App {
     }
 
     /// Builds the application from a configuration made in code: opens the database at
-    /// `DATABASE_URL`, applies Chopin's migrations and mounts the auth routes under
-    /// `/api/auth`. Logging is left to the caller.
+    /// `DATABASE_URL`, applies Chopin's migrations, mounts the auth routes under
+    /// `/api/auth` and the health checks `/healthz` and `/readyz`. Logging is left to
+    /// the caller.
     ///
     /// # Errors
     ///
@@ -111,10 +115,14 @@ impl App {
         let pool = db::open(&config).await?;
         let state = AppState::new(pool, &config);
         let (auth, auth_document) = auth::routes(state.clone());
+        let required = db::Required::framework(config.database_url.backend());
+        let readiness = Readiness::new(state.db().clone(), required, &config);
+        let (health, health_document) = health::routes(readiness.clone());
         let mut document = openapi::document();
         document.merge(auth_document);
+        document.merge(health_document);
         Ok(Self {
-            routes: welcome::fallback(auth, config.mode),
+            routes: welcome::fallback(auth.merge(health), config.mode),
             document,
             config,
             state,
@@ -123,8 +131,11 @@ impl App {
             layers: Vec::new(),
             jobs: Registry::default(),
             recurring: Vec::new(),
+            readiness,
         }
-        .job::<SendMail>())
+        .job::<SendMail>()
+        .job::<auth::VerificationMail>()
+        .job::<auth::ResetMail>())
     }
 
     /// The configuration in use.
@@ -160,6 +171,7 @@ impl App {
     /// applied was changed since.
     pub async fn migrate(self, migrator: &Migrator) -> Result<Self, Error> {
         db::run_app_migrations(self.state.db(), migrator).await?;
+        self.readiness.require(migrator);
         Ok(self)
     }
 
@@ -387,10 +399,11 @@ impl App {
     /// If the host does not resolve or the address cannot be bound (e.g. in use).
     pub async fn bind(mut self) -> Result<Server, Error> {
         let workers = self.workers();
+        let readiness = self.readiness.clone();
         let (router, config, fast_routes) = self.assemble();
         let cors = config.cors_origins != CorsOrigins::None;
         let fast_routes = FastRoutes::new(fast_routes, cors);
-        Server::bind(config, router, fast_routes, workers).await
+        Server::bind(config, router, fast_routes, workers, readiness).await
     }
 
     /// Binds and serves until SIGINT or SIGTERM, then drains gracefully; with

@@ -15,11 +15,11 @@ pub(crate) use self::database_url::Backend;
 use self::{
     database_url::DATABASE_URL,
     rules::{ONE_OF, Setting, count, hours, seconds},
-    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, MAILBOX, ORIGINS, PATH, SECRET, SMTP},
+    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, MAILBOX, ORIGINS, PATH, PROXIES, SECRET, SMTP},
 };
 pub use self::{
     database_url::DatabaseUrl,
-    values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl},
+    values::{CorsOrigins, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl, TrustedProxies},
 };
 use crate::error::Error;
 
@@ -139,8 +139,18 @@ settings! {
         /// hands every other request to hyper; `off` serves everything through hyper (same
         /// answers, for comparison).
         fast_lane: bool = FAST_LANE, ONE_OF, default true;
-        /// After SIGINT or SIGTERM, how long in-flight requests may finish; `0` closes
-        /// connections at once.
+        /// After SIGTERM, how long the server keeps accepting and serving while `/readyz`
+        /// answers `503` (if anything has asked `/readyz`), so that a load balancer
+        /// polling it moves on before the listener closes; then, for up to as long again,
+        /// answers carry `Connection: close` and idle keep-alive connections are left to
+        /// their clients, so a pooling proxy never sends on one being closed
+        /// ([deployment.md](deployment.md#stopping-an-instance)). SIGINT (Ctrl-C) and a
+        /// second signal skip both; `0` disables.
+        shutdown_delay: Duration = SHUTDOWN_DELAY_SECS,
+            seconds(3600, "0 drains at once"), default Duration::from_secs(5);
+        /// From the moment the listener closes (at SIGINT; at SIGTERM or after
+        /// `SHUTDOWN_DELAY_SECS`), how long connections may take to finish their
+        /// requests; `0` closes them at once.
         shutdown_timeout: Duration = SHUTDOWN_TIMEOUT_SECS,
             seconds(3600, "0 closes connections at once"),
             default Duration::from_secs(10);
@@ -177,6 +187,11 @@ settings! {
         /// `*` allows any origin without credentials and is refused in production.
         cors_origins: CorsOrigins = CORS_ALLOWED_ORIGINS, ORIGINS, default CorsOrigins::None,
             shown "unset: no CORS headers";
+        /// The reverse proxies in front of the app, e.g. `10.0.0.0/8,::1`: only a request
+        /// whose peer is one of them has its client address (rate limits, `ClientIp`)
+        /// read from `X-Forwarded-For` or `Forwarded`; unset, those headers are ignored.
+        trusted_proxies: TrustedProxies = TRUSTED_PROXIES, PROXIES,
+            default TrustedProxies::default(), shown "unset: no proxy is trusted";
     }
 
     /// Database
@@ -202,15 +217,39 @@ settings! {
 
     /// Accounts
     ///
-    /// Access tokens of the `/api/auth` routes.
+    /// Tokens, mailed links and limits of the `/api/auth` routes ([security.md](security.md)).
     Auth {
         /// HS256 signing secret, required outside development; in development an unset
         /// secret is replaced by a random one with a warning (tokens die with the process).
         jwt_secret: JwtSecret = JWT_SECRET, SECRET, default JwtSecret::unset(),
             shown "random per process in development";
-        /// Lifetime of an access token (`expires_in` in seconds).
-        jwt_expiry: Duration = JWT_EXPIRY_HOURS, hours(24 * 366),
-            default Duration::from_secs(24 * 3600);
+        /// Lifetime of an access token (`expires_in`); a revoked session's tokens are
+        /// refused before it ends.
+        access_token_ttl: Duration = ACCESS_TOKEN_SECS, seconds(86400, ""),
+            default Duration::from_secs(15 * 60);
+        /// Lifetime of a refresh token; each refresh hands out a new one with a new lifetime.
+        refresh_token_ttl: Duration = REFRESH_TOKEN_HOURS, hours(24 * 366),
+            default Duration::from_secs(30 * 24 * 3600);
+        /// Lifetime of the single-use token a password-reset mail carries.
+        password_reset_ttl: Duration = PASSWORD_RESET_SECS, seconds(7 * 86400, ""),
+            default Duration::from_secs(3600);
+        /// Lifetime of the single-use token an email-verification mail carries.
+        email_verification_ttl: Duration = EMAIL_VERIFICATION_HOURS, hours(24 * 30),
+            default Duration::from_secs(48 * 3600);
+        /// `on`: an account signs in only once its email address is verified (signup
+        /// then answers `202` without tokens).
+        require_verified_email: bool = REQUIRE_VERIFIED_EMAIL, ONE_OF, default false;
+        /// Requests one client address may make per minute to each route that takes a
+        /// credential or sends mail; more get `429` with `Retry-After`.
+        auth_rate_limit: u32 = AUTH_RATE_LIMIT_PER_MINUTE,
+            count("a number of requests", 1, 1_000_000), default 10;
+        /// Failed logins for one email from one client address before that address must
+        /// wait `LOGIN_LOCKOUT_SECS` between further attempts.
+        login_max_failures: u32 = LOGIN_MAX_FAILURES, count("a number of attempts", 1, 1000),
+            default 5;
+        /// The wait after `LOGIN_MAX_FAILURES` failed logins, and after each further one.
+        login_lockout: Duration = LOGIN_LOCKOUT_SECS, seconds(86400, ""),
+            default Duration::from_secs(15 * 60);
     }
 
     /// Jobs
@@ -378,6 +417,13 @@ impl Config {
     }
 
     fn parse(get: &Get<'_>) -> Result<Self, Error> {
+        // Silently ignoring it would turn a configured lifetime into the default.
+        if get("JWT_EXPIRY_HOURS")?.is_some() {
+            return Err(Error::rule(
+                "JWT_EXPIRY_HOURS is no longer read: access tokens live ACCESS_TOKEN_SECS (default 900) and are renewed with refresh tokens that live REFRESH_TOKEN_HOURS (default 720)"
+                    .to_owned(),
+            ));
+        }
         let mut config = Self::parse_each(get)?;
         config.validate()?;
         config.jwt_secret = config.jwt_secret.or_random()?;
@@ -459,6 +505,7 @@ mod tests {
         assert_eq!(c.body_limit, 2 * 1024 * 1024);
         assert_eq!(c.request_timeout, Some(Duration::from_secs(30)));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.shutdown_delay, Duration::from_secs(5));
         assert_eq!(c.cors_origins, CorsOrigins::None);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.log_filter, "info");
@@ -603,18 +650,23 @@ mod tests {
     }
 
     #[test]
-    fn jwt_expiry() {
-        assert_eq!(ok(&[]).jwt_expiry, Duration::from_secs(24 * 3600));
+    fn token_lifetimes() {
+        let c = ok(&[]);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(c.refresh_token_ttl, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(
-            ok(&[("JWT_EXPIRY_HOURS", "2")]).jwt_expiry,
+            ok(&[("REFRESH_TOKEN_HOURS", "2")]).refresh_token_ttl,
             Duration::from_secs(7200)
         );
         for bad in ["0", "-1", "1.5", "9000"] {
             assert!(
-                err(&[("JWT_EXPIRY_HOURS", bad)]).starts_with("invalid JWT_EXPIRY_HOURS"),
+                err(&[("REFRESH_TOKEN_HOURS", bad)]).starts_with("invalid REFRESH_TOKEN_HOURS"),
                 "{bad}"
             );
         }
+        assert!(
+            err(&[("JWT_EXPIRY_HOURS", "24")]).starts_with("JWT_EXPIRY_HOURS is no longer read"),
+        );
     }
 
     #[test]
@@ -721,6 +773,33 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies() {
+        assert!(ok(&[]).trusted_proxies.is_empty());
+        let c = ok(&[("TRUSTED_PROXIES", " 10.0.0.0/8, 192.168.1.7 ,fd00::/8,")]);
+        for trusted in ["10.1.2.3", "192.168.1.7", "fd00::1", "::ffff:10.0.0.1"] {
+            assert!(
+                c.trusted_proxies.contains(trusted.parse().unwrap()),
+                "{trusted}"
+            );
+        }
+        for untrusted in ["192.168.1.8", "11.0.0.1", "::1"] {
+            assert!(
+                !c.trusted_proxies.contains(untrusted.parse().unwrap()),
+                "{untrusted}"
+            );
+        }
+        assert!(ok(&[("TRUSTED_PROXIES", "")]).trusted_proxies.is_empty());
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.1 10.0.0.2"] {
+            assert!(
+                err(&[("TRUSTED_PROXIES", bad)]).starts_with(&format!(
+                    "invalid TRUSTED_PROXIES \"{bad}\": expected comma-separated IP addresses"
+                )),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn log_settings() {
         assert_eq!(ok(&[("LOG_FORMAT", "json")]).log_format, LogFormat::Json);
         assert!(ok(&[]).fast_lane);
@@ -784,7 +863,7 @@ mod tests {
 
     /// Each duration variable with the largest value it takes, and what it says when
     /// refusing one more.
-    const BOUNDED: [(&str, u64, &str); 8] = [
+    const BOUNDED: [(&str, u64, &str); 9] = [
         (
             "HEADER_READ_TIMEOUT_SECS",
             3600,
@@ -806,7 +885,7 @@ mod tests {
             "a whole number of seconds from 0 to 86400 (0 keeps idle connections)",
         ),
         (
-            "JWT_EXPIRY_HOURS",
+            "REFRESH_TOKEN_HOURS",
             8784,
             "a whole number of hours from 1 to 8784",
         ),
@@ -819,6 +898,11 @@ mod tests {
             "SHUTDOWN_TIMEOUT_SECS",
             3600,
             "a whole number of seconds from 0 to 3600 (0 closes connections at once)",
+        ),
+        (
+            "SHUTDOWN_DELAY_SECS",
+            3600,
+            "a whole number of seconds from 0 to 3600 (0 drains at once)",
         ),
         (
             "SERVER_WORKERS",
@@ -845,13 +929,13 @@ mod tests {
         let c = ok(&[
             ("HEADER_READ_TIMEOUT_SECS", "3600"),
             ("REQUEST_TIMEOUT_SECS", "86400"),
-            ("JWT_EXPIRY_HOURS", "8784"),
+            ("REFRESH_TOKEN_HOURS", "8784"),
         ]);
         let now = std::time::Instant::now();
         for d in [
             c.header_read_timeout.unwrap(),
             c.request_timeout.unwrap(),
-            c.jwt_expiry,
+            c.refresh_token_ttl,
         ] {
             assert!(now.checked_add(d).is_some());
         }
@@ -1014,8 +1098,8 @@ mod tests {
             "invalid Config::shutdown_timeout 3601s (SHUTDOWN_TIMEOUT_SECS): expected a duration at most 3600 seconds"
         );
         assert!(
-            refused(|c| c.jwt_expiry = Duration::from_secs(8785 * 3600))
-                .starts_with("invalid Config::jwt_expiry 31626000s (JWT_EXPIRY_HOURS)")
+            refused(|c| c.refresh_token_ttl = Duration::from_secs(8785 * 3600))
+                .starts_with("invalid Config::refresh_token_ttl 31626000s (REFRESH_TOKEN_HOURS)")
         );
         assert!(
             refused(|c| c.database_acquire_timeout = Duration::ZERO)

@@ -21,6 +21,10 @@
 //! - [`auth`]: users, argon2id passwords, HS256 tokens, the `/api/auth` routes and the
 //!   [`auth::AuthUser`] / [`auth::RequireRole`] extractors.
 //! - `state`: [`AppState`], the pool and keys your handlers share with Chopin's.
+//! - `client_ip`: [`ClientIp`], the client's address: the connection's peer, or what
+//!   the [`TrustedProxies`] in front of the app forwarded.
+//! - [`rate_limit`]: [`rate_limit::RateLimit`], a per-client-address limit on requests
+//!   for any route, kept in memory.
 //! - `error`: [`Error`], why the server could not start or keep serving.
 //! - `api_error`: [`ApiError`], the one JSON shape of every error response.
 //! - `fast_route`: [`FastRoute`], static and computed responses answered without the
@@ -32,6 +36,8 @@
 //! - `openapi`: the OpenAPI 3.1 document at `/api-docs/openapi.json` and the offline
 //!   Swagger UI page at `/api-docs`.
 //! - `welcome`: the `GET /` welcome document.
+//! - `health`: `GET /healthz` and `GET /readyz` for load balancers, and the readiness
+//!   the server turns off when it begins to shut down.
 //! - `telemetry`: the log subscriber.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -44,6 +50,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod api_error;
 mod app;
 pub mod auth;
+mod client_ip;
 mod clock;
 mod config;
 mod db;
@@ -52,11 +59,13 @@ mod fast_route;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod health;
 pub mod jobs;
 pub mod mail;
 mod middleware;
 mod openapi;
 mod paths;
+pub mod rate_limit;
 mod routes;
 mod server;
 mod state;
@@ -89,9 +98,11 @@ pub use api_error::ApiError;
 pub use app::App;
 /// The axum Chopin is built on, so your crate needs no version of its own to match.
 pub use axum;
+pub use client_ip::ClientIp;
 pub use clock::now_rfc3339;
 pub use config::{
-    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl, vars,
+    Config, CorsOrigins, DatabaseUrl, Environment, JwtSecret, LogFormat, ServerMode, SmtpUrl,
+    TrustedProxies, vars,
 };
 pub use db::Db;
 pub use error::Error;

@@ -5,8 +5,11 @@ use std::{fmt, sync::Arc};
 use axum::extract::FromRef;
 
 use crate::{
-    api_error::ApiError, config::Config, db::Db, jobs::queue::Jobs, mail::message::Mailer,
-    tokens::Tokens,
+    config::Config,
+    db::Db,
+    jobs::queue::Jobs,
+    mail::message::Mailer,
+    tokens::{AccountSettings, Tokens},
 };
 
 /// The database pool, the token keys, the job queue and the mailer, cheap to clone (reference counts).
@@ -45,13 +48,14 @@ pub struct AppState {
 struct Inner {
     db: Db,
     tokens: Tokens,
+    accounts: AccountSettings,
     jobs: Jobs,
     mailer: Mailer,
 }
 
 impl AppState {
-    /// The state `App` builds: `db`, and token keys from `config`'s `JWT_SECRET` and
-    /// `JWT_EXPIRY_HOURS`. For tests and tools that need Chopin's tokens or extractors
+    /// The state `App` builds: `db`, token keys from `config`'s `JWT_SECRET`, and its
+    /// account settings (`ACCESS_TOKEN_SECS` and the rest). For tests and tools that need Chopin's tokens or extractors
     /// without a whole [`crate::App`] (which also has [`crate::App::state`]).
     pub fn new(db: Db, config: &Config) -> Self {
         let jobs = Jobs::new(db.clone(), config.database_url.is_postgres());
@@ -59,22 +63,12 @@ impl AppState {
             mailer: Mailer::new(jobs.clone(), config),
             jobs,
             db,
-            tokens: Tokens::new(&config.jwt_secret, config.jwt_expiry),
+            tokens: Tokens::new(&config.jwt_secret, config.access_token_ttl),
+            accounts: AccountSettings::new(config),
         };
         Self {
             inner: Arc::new(inner),
         }
-    }
-
-    /// An access token for the user `user_id`, as `/api/auth/login` issues, accepted by
-    /// [`crate::auth::AuthUser`] on any instance sharing `JWT_SECRET`: for tests of your
-    /// protected routes, or a CLI that acts as a user.
-    ///
-    /// # Errors
-    ///
-    /// If signing fails (a `500`; it does not with Chopin's HS256 keys).
-    pub fn issue_token(&self, user_id: i64) -> Result<String, ApiError> {
-        self.inner.tokens.issue(user_id)
     }
 
     /// The connection pool.
@@ -94,6 +88,10 @@ impl AppState {
 
     pub(crate) fn tokens(&self) -> &Tokens {
         &self.inner.tokens
+    }
+
+    pub(crate) fn auth_settings(&self) -> &AccountSettings {
+        &self.inner.accounts
     }
 }
 

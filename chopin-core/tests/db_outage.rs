@@ -1,6 +1,6 @@
 //! PostgreSQL going away while the server runs: requests that need it get a JSON 503,
-//! everything else keeps working, and the server recovers when it returns. Its own
-//! test binary, so stopping the cluster disturbs no other test.
+//! `/readyz` says why, everything else keeps working, and the server recovers when it
+//! returns. Its own test binary, so stopping the cluster disturbs no other test.
 
 mod common;
 
@@ -15,6 +15,17 @@ async fn me(base: &str, token: &str) -> (StatusCode, Value) {
     let response = client()
         .get(format!("{base}/api/auth/me"))
         .bearer_auth(token)
+        .timeout(EVENT_TIMEOUT)
+        .send()
+        .await
+        .expect("the server answers while the database is down");
+    let status = response.status();
+    (status, response.json().await.expect("JSON body"))
+}
+
+async fn get(url: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(url)
         .timeout(EVENT_TIMEOUT)
         .send()
         .await
@@ -61,6 +72,19 @@ async fn losing_the_database_is_a_503_and_the_server_recovers() {
             StatusCode::OK,
             "{mode}: routes without the database"
         );
+        let (status, body) = get(&server.url("/readyz")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{mode}: {body}");
+        assert_eq!(body["error"], "service_unavailable", "{mode}: {body}");
+        assert_eq!(
+            body["message"], "the database is unavailable",
+            "{mode}: {body}"
+        );
+        let (status, body) = get(&server.url("/healthz")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{mode}: the process still serves: {body}"
+        );
 
         cluster.start_server();
         // The pool reconnects on its own schedule and announces nothing: poll, bounded.
@@ -69,6 +93,8 @@ async fn losing_the_database_is_a_503_and_the_server_recovers() {
             let (status, body) = me(&server.base, &token).await;
             if status == StatusCode::OK {
                 assert_eq!(body["email"], format!("{mode}@example.com"));
+                let (status, body) = get(&server.url("/readyz")).await;
+                assert_eq!(status, StatusCode::OK, "{mode}: ready again: {body}");
                 break;
             }
             assert!(

@@ -408,7 +408,7 @@ async fn tests_can_make_users_and_tokens_for_protected_routes() {
         let http = client();
         let as_moderator = http
             .get(server.url("/moderate"))
-            .bearer_auth(state.issue_token(moderator.id).expect("token"))
+            .bearer_auth(state.issue_token(moderator.id).await.expect("token"))
             .send()
             .await
             .expect("request");
@@ -420,14 +420,14 @@ async fn tests_can_make_users_and_tokens_for_protected_routes() {
 
         let as_member = http
             .get(server.url("/moderate"))
-            .bearer_auth(state.issue_token(member.id).expect("token"))
+            .bearer_auth(state.issue_token(member.id).await.expect("token"))
             .send()
             .await
             .expect("request");
         assert_eq!(as_member.status(), 403, "{mode:?}");
         let me: Value = http
             .get(server.url("/api/auth/me"))
-            .bearer_auth(state.issue_token(member.id).expect("token"))
+            .bearer_auth(state.issue_token(member.id).await.expect("token"))
             .send()
             .await
             .expect("request")

@@ -621,12 +621,22 @@ async fn openapi_document_describes_every_mounted_route() {
         [
             "/",
             "/api/auth/login",
+            "/api/auth/logout",
+            "/api/auth/logout-all",
             "/api/auth/me",
+            "/api/auth/password",
+            "/api/auth/password/forgot",
+            "/api/auth/password/reset",
+            "/api/auth/refresh",
             "/api/auth/signup",
+            "/api/auth/verify",
+            "/api/auth/verify/resend",
             "/books/count",
             "/computed",
+            "/healthz",
             "/json",
-            "/plaintext"
+            "/plaintext",
+            "/readyz"
         ]
     );
     let computed = &paths["/computed"]["get"];
@@ -641,7 +651,9 @@ async fn openapi_document_describes_every_mounted_route() {
         signup["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/SignupRequest"
     );
-    for status in ["201", "400", "409", "413", "415", "422", "503"] {
+    for status in [
+        "201", "202", "400", "409", "413", "415", "422", "429", "503",
+    ] {
         assert!(
             signup["responses"][status].is_object(),
             "signup documents {status}"

@@ -218,3 +218,71 @@ async fn a_welcome_mail_is_retried_while_the_smtp_server_is_down_and_arrives_onc
         server.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_reset_mail_arrives_over_smtp_and_its_token_works_once() {
+    let sqlite = format!("sqlite:{}", temp_dir("reset-db").join("app.db").display());
+    for (backend, url) in [("sqlite", sqlite), ("postgres", cluster().fresh_database())] {
+        let port = free_port();
+        let maildir = temp_dir(&format!("reset-maildir-{backend}"));
+        let _smtp = SmtpServer::start(port, &maildir);
+        within("aiosmtpd to listen", async {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        let mut config = config_in(ServerMode::Standard);
+        config.database_url = url.parse().unwrap();
+        config.smtp_url = SmtpUrl::new(&format!("smtp://127.0.0.1:{port}")).unwrap();
+        let server = start_app(App::with_config(config).await.unwrap()).await;
+        let post = |path: &str, body: Value| client().post(server.url(path)).json(&body).send();
+
+        let signup = post(
+            "/api/auth/signup",
+            json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(signup.status(), StatusCode::CREATED, "{backend}");
+        let forgot = post(
+            "/api/auth/password/forgot",
+            json!({"email": "ada@example.com"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(forgot.status(), StatusCode::ACCEPTED, "{backend}");
+
+        // The verification mail of the signup, and the reset mail.
+        let mails = files(&maildir.join("new"), 2).await;
+        let reset = mails
+            .iter()
+            .find(|m| m.contains("Subject: Reset your password"))
+            .unwrap_or_else(|| panic!("{backend}: no reset mail in {mails:#?}"));
+        assert!(reset.contains("To: ada@example.com"), "{backend}: {reset}");
+        let token = reset
+            .lines()
+            .map(str::trim)
+            .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("{backend}: no token in {reset}"))
+            .to_owned();
+        let body = json!({"token": token, "password": "a brand new password"});
+        let first = post("/api/auth/password/reset", body.clone())
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::NO_CONTENT, "{backend}");
+        let again = post("/api/auth/password/reset", body).await.unwrap();
+        assert_eq!(again.status(), StatusCode::FORBIDDEN, "{backend}: once");
+        let login = post(
+            "/api/auth/login",
+            json!({"email": "ada@example.com", "password": "a brand new password"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(login.status(), StatusCode::OK, "{backend}");
+        server.shutdown().await.unwrap();
+    }
+}

@@ -253,6 +253,11 @@ fn cases() -> Vec<Case> {
             Body,
         ),
         one("API docs unknown file", get("/api-docs/nope.js"), Body),
+        one("liveness", get("/healthz"), Body),
+        one("HEAD liveness", req("HEAD", "/healthz", "", ""), NoBody),
+        one("readiness", get("/readyz"), Body),
+        one("HEAD readiness", req("HEAD", "/readyz", "", ""), NoBody),
+        one("POST readiness", req("POST", "/readyz", "", ""), Body),
         one("signup", json_post("/api/auth/signup", SIGNUP), Body),
         one("signup again", json_post("/api/auth/signup", SIGNUP), Body),
         one(
@@ -345,6 +350,8 @@ fn expected_status(case: &str) -> Option<&'static str> {
         "API document" | "API docs page with slash" | "API docs script" => "200",
         "API docs page" => "303",
         "API docs unknown file" => "404",
+        "liveness" | "HEAD liveness" | "readiness" | "HEAD readiness" => "200",
+        "POST readiness" => "405",
         "no Host"
         | "no Host, unknown path"
         | "two Hosts"
@@ -453,7 +460,7 @@ fn read_response(
             }
             // The welcome document names the mode: the one intended difference.
             body = body.replace(r#""mode":"performance""#, r#""mode":"standard""#);
-            body = mask_json_values(&body, &["access_token", "created_at"]);
+            body = mask_json_values(&body, &["access_token", "refresh_token", "created_at"]);
             if body.len() != body_len && expect == Expect::Body {
                 for (name, value) in &mut fields {
                     if name == "content-length" {
@@ -488,6 +495,8 @@ const HEAD_LIMIT: usize = 96 * 1024;
 fn parity_config(mode: ServerMode) -> chopin_core::Config {
     let mut config = config_in(mode);
     config.request_head_limit = HEAD_LIMIT;
+    // The table asks `/readyz`, which would make each shutdown wait for a poller.
+    config.shutdown_delay = Duration::ZERO;
     config
 }
 
@@ -699,6 +708,83 @@ async fn shutdown_lets_in_flight_requests_finish_in_both_modes() {
             "{mode}: no new connections after shutdown"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_window_answers_the_same_in_both_modes() {
+    let mut servers = Vec::new();
+    for mode in [ServerMode::Standard, ServerMode::Performance] {
+        let mut config = parity_config(mode);
+        // Longer than the exchanges below take, shorter than `within` waits for the end.
+        config.shutdown_delay = Duration::from_secs(3);
+        servers.push(start_app(app(config).await).await);
+    }
+    let mut answers = Vec::new();
+    for server in &mut servers {
+        // Asked once, so the drain is announced before the listener closes.
+        let ready = client()
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .expect("ready");
+        assert_eq!(ready.status(), 200);
+        server.begin_shutdown().await;
+        let url = server.url("/readyz");
+        within("/readyz to answer 503", async {
+            while client().get(&url).send().await.expect("served").status() != 503 {}
+        })
+        .await;
+        let addr = server.addr;
+        let exchanged = tokio::task::spawn_blocking(move || {
+            let cases = drain_window_cases();
+            cases
+                .iter()
+                .map(|case| exchange(addr, case))
+                .collect::<Vec<_>>()
+        });
+        answers.push(exchanged.await.expect("exchanges"));
+    }
+    let cases = drain_window_cases();
+    for (case, (standard, performance)) in cases.iter().zip(answers[0].iter().zip(&answers[1])) {
+        let expected = if case.name.contains("readiness") {
+            "503"
+        } else {
+            "200"
+        };
+        assert_eq!(
+            standard[0].status_line.split(' ').nth(1),
+            Some(expected),
+            "{}: {standard:?}",
+            case.name
+        );
+        assert_eq!(standard, performance, "{}", case.name);
+    }
+    for server in servers {
+        server
+            .shutdown()
+            .await
+            .expect("a clean exit after the window");
+    }
+}
+
+/// What a draining server is asked while `/readyz` answers `503`.
+fn drain_window_cases() -> Vec<Case> {
+    use Expect::{Body, NoBody};
+    vec![
+        one("readiness while draining", get("/readyz"), Body),
+        one(
+            "HEAD readiness while draining",
+            req("HEAD", "/readyz", "", ""),
+            NoBody,
+        ),
+        one("liveness while draining", get("/healthz"), Body),
+        one("fast route while draining", get("/json"), Body),
+        one(
+            "route while draining",
+            req("POST", "/echo", "", "hello"),
+            Body,
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

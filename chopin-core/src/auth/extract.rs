@@ -5,11 +5,15 @@ use std::{marker::PhantomData, ops::Deref};
 use axum::extract::{FromRef, FromRequestParts};
 use http::{header, request::Parts};
 
-use super::user::{self, Role, User};
+use super::{
+    session,
+    user::{self, Role, User},
+};
 use crate::{api_error::ApiError, state::AppState};
 
 /// The signed-in user: a valid, unexpired HS256 token in `Authorization: Bearer …`
-/// whose user exists and is not deactivated. Anything else is `401`.
+/// whose session is not signed out and whose user exists and is not deactivated.
+/// Anything else is `401`.
 ///
 /// The user is read from the database once per request and kept in the request's
 /// extensions, so later extractors (another `AuthUser`, [`RequireRole`],
@@ -57,14 +61,44 @@ where
         }
         let state = AppState::from_ref(state);
         let token = bearer_token(parts)?;
-        let id = state.tokens().verify(token)?;
-        let user = match user::by_id(state.db(), id).await? {
+        let (id, session_id) = state.tokens().verify(token)?;
+        let user = match user::by_session(state.db(), id, session_id).await? {
             Some(account) if account.active => Self(account.user),
             Some(_) => return Err(ApiError::unauthorized("the account is deactivated")),
-            None => return Err(ApiError::unauthorized("the token is invalid")),
+            None => return Err(session::ended()),
         };
         parts.extensions.insert(user.clone());
+        parts.extensions.insert(SessionId(session_id));
         Ok(user)
+    }
+}
+
+/// The session an [`AuthUser`]'s token belongs to, kept beside it in the extensions.
+#[derive(Clone, Copy, Debug)]
+struct SessionId(i64);
+
+/// An [`AuthUser`] and the session its token names: what logout revokes.
+pub(crate) struct SignedIn {
+    pub(crate) user: User,
+    pub(crate) session_id: i64,
+}
+
+impl<S> FromRequestParts<S> for SignedIn
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let AuthUser(user) = AuthUser::from_request_parts(parts, state).await?;
+        // Inserted with every AuthUser.
+        let SessionId(session_id) = parts
+            .extensions
+            .get::<SessionId>()
+            .copied()
+            .ok_or_else(session::ended)?;
+        Ok(Self { user, session_id })
     }
 }
 

@@ -2,12 +2,17 @@
 
 use std::borrow::Cow;
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AuthUser, password, user};
-use crate::{api_error::ApiError, state::AppState};
+use super::{AuthUser, extract::SignedIn, password, recovery, session, throttle, user};
+use crate::{api_error::ApiError, client_ip::ClientIp, state::AppState};
 
 // The rules below are also the request schema in the OpenAPI document: keep both in step
 // (the contract test sends schema-valid and schema-invalid bodies).
@@ -47,26 +52,49 @@ pub(crate) struct LoginRequest {
     password: String,
 }
 
-/// An access token and whom it is for.
+/// A signed-in session: a short-lived access token, the refresh token that renews it,
+/// and whom they are for.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TokenResponse {
     /// Send it as `Authorization: Bearer <access_token>`.
     access_token: String,
     #[schema(pattern = "^Bearer$", example = "Bearer")]
     token_type: &'static str,
-    /// Seconds until the token expires.
-    #[schema(minimum = 0, example = 86400)]
+    /// Seconds until the access token expires.
+    #[schema(minimum = 0, example = 900)]
     expires_in: u64,
+    /// Trade it at `POST /api/auth/refresh` for a new pair; it works once.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    refresh_token: String,
     user: user::User,
 }
 
-fn token_response(state: &AppState, user: user::User) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(TokenResponse {
-        access_token: state.tokens().issue(user.id)?,
+pub(super) fn token_response(
+    state: &AppState,
+    pair: session::Pair,
+    user: user::User,
+) -> TokenResponse {
+    TokenResponse {
+        access_token: pair.access_token,
         token_type: "Bearer",
         expires_in: state.tokens().expires_in(),
+        refresh_token: pair.refresh_token,
         user,
-    }))
+    }
+}
+
+/// An account that must verify its email address before it signs in.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PendingResponse {
+    #[schema(example = "check your mail to verify your email address, then sign in")]
+    message: &'static str,
+    user: user::User,
+}
+
+/// Starts a session for a user who just proved who they are.
+async fn signed_in(state: &AppState, user: user::User) -> Result<TokenResponse, ApiError> {
+    let pair = session::start(state, user.id).await?;
+    Ok(token_response(state, pair, user))
 }
 
 #[utoipa::path(
@@ -74,46 +102,67 @@ fn token_response(state: &AppState, user: user::User) -> Result<Json<TokenRespon
     path = "/api/auth/signup",
     tag = "auth",
     summary = "Create an account",
+    description = "Mails a verification token to the address. Signs the account in, unless \
+                   `REQUIRE_VERIFIED_EMAIL` is on: then it answers `202` and the account signs \
+                   in once verified.",
     request_body = SignupRequest,
     responses(
-        (status = 201, description = "Account created", body = TokenResponse),
+        (status = 201, description = "Account created and signed in", body = TokenResponse),
+        (status = 202, description = "Account created; verify the email address to sign in", body = PendingResponse),
         (status = 400, description = "Malformed JSON", body = ApiError),
         (status = 409, description = "Email or username taken", body = ApiError),
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Not `application/json`", body = ApiError),
         (status = 422, description = "Missing or invalid fields", body = ApiError),
+        (status = 429, description = "Too many requests from this address (`Retry-After`)", body = ApiError),
         (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
 pub(crate) async fn signup(
     State(state): State<AppState>,
     Json(request): Json<SignupRequest>,
-) -> Result<(StatusCode, Json<TokenResponse>), ApiError> {
-    let user = create(
-        &state,
-        &request.email,
-        &request.username,
-        request.password,
-        user::Role::User,
-    )
-    .await?;
+) -> Result<Response, ApiError> {
+    let new = Candidate {
+        email: &request.email,
+        username: &request.username,
+        role: user::Role::User,
+        email_verified: false,
+    };
+    let user = create(&state, new, request.password).await?;
     tracing::info!(user_id = user.id, "user signed up");
-    Ok((StatusCode::CREATED, token_response(&state, user)?))
+    if state.auth_settings().require_verified_email {
+        let message = "check your mail to verify your email address, then sign in";
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(PendingResponse { message, user }),
+        )
+            .into_response());
+    }
+    let response = signed_in(&state, user).await?;
+    Ok((StatusCode::CREATED, Json(response)).into_response())
 }
 
-/// Validates and inserts an account, as signup does, with any role.
+/// What [`create`] makes.
+pub(crate) struct Candidate<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) role: user::Role,
+    /// Unverified accounts are mailed a verification token.
+    pub(crate) email_verified: bool,
+}
+
+/// Validates and inserts an account, as signup does, with any role; an unverified one
+/// is mailed its verification token by a job stored in the same transaction.
 pub(crate) async fn create(
     state: &AppState,
-    email: &str,
-    username: &str,
+    new: Candidate<'_>,
     password: String,
-    role: user::Role,
 ) -> Result<user::User, ApiError> {
     let mut invalid: Vec<(&'static str, Cow<'static, str>)> = Vec::new();
-    if let Err(message) = check_email(email) {
+    if let Err(message) = check_email(new.email) {
         invalid.push(("email", message.into()));
     }
-    if let Err(message) = check_username(username) {
+    if let Err(message) = check_username(new.username) {
         invalid.push(("username", message.into()));
     }
     if let Err(message) = check_password(&password) {
@@ -122,11 +171,26 @@ pub(crate) async fn create(
     if !invalid.is_empty() {
         return Err(ApiError::validation(invalid));
     }
-    let email = email.to_lowercase();
+    let email = new.email.to_lowercase();
     let hash = password::hash(password).await?;
-    user::insert(state.db(), &email, username, &hash, role)
-        .await
-        .map_err(duplicate_or)
+    let mut tx = state.db().begin().await?;
+    let row = user::NewUser {
+        email: &email,
+        username: new.username,
+        password_hash: &hash,
+        role: new.role,
+        email_verified: new.email_verified,
+    };
+    let user = user::insert(&mut *tx, &row).await.map_err(duplicate_or)?;
+    if !new.email_verified {
+        state
+            .jobs()
+            .enqueue(recovery::VerificationMail::to(&email))
+            .on(&mut tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// A unique violation names which of email and username is taken.
@@ -148,20 +212,25 @@ fn duplicate_or(error: sqlx::Error) -> ApiError {
     post,
     path = "/api/auth/login",
     tag = "auth",
-    summary = "Get a token for an account",
+    summary = "Sign in",
+    description = "After `LOGIN_MAX_FAILURES` failed attempts for one email from one client \
+                   address, that address waits `LOGIN_LOCKOUT_SECS` between attempts (`429`).",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 400, description = "Malformed JSON", body = ApiError),
         (status = 401, description = "Wrong email or password", body = ApiError),
+        (status = 403, description = "The email address is not verified yet (`REQUIRE_VERIFIED_EMAIL`)", body = ApiError),
         (status = 413, description = "Body over the size limit", body = ApiError),
         (status = 415, description = "Not `application/json`", body = ApiError),
         (status = 422, description = "Missing fields", body = ApiError),
+        (status = 429, description = "Too many requests or failed attempts from this address (`Retry-After`)", body = ApiError),
         (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    client: Option<ClientIp>,
     Json(request): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let refused = || ApiError::unauthorized("invalid email or password");
@@ -170,9 +239,15 @@ pub(crate) async fn login(
         return Err(refused());
     }
     let email = request.email.trim().to_lowercase();
-    // An address no signup could have made, or a password no signup could have set,
-    // cannot match: refuse it the same way without asking the database.
-    let plausible = check_email(&email).is_ok() && check_password(&request.password).is_ok();
+    // A router served without Chopin's server (a test's `oneshot`) has no peer: one key.
+    let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    // An address no signup could have made cannot match, nor be stored as a key (it may
+    // hold bytes PostgreSQL refuses): refuse it the same way without asking the database.
+    let email_plausible = check_email(&email).is_ok();
+    if email_plausible {
+        throttle::check(&state, &email, &client).await?;
+    }
+    let plausible = email_plausible && check_password(&request.password).is_ok();
     let account = if plausible {
         user::by_email(state.db(), &email).await?
     } else {
@@ -182,10 +257,110 @@ pub(crate) async fn login(
     // pay for one hash check.
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     let matches = password::verify(request.password, hash).await?;
-    match account {
-        Some(account) if matches && account.active => token_response(&state, account.user),
-        _ => Err(refused()),
+    let Some(account) = account.filter(|a| matches && a.active) else {
+        if email_plausible {
+            throttle::failed(&state, &email, &client).await?;
+        }
+        return Err(refused());
+    };
+    throttle::succeeded(&state, &email, &client).await?;
+    if state.auth_settings().require_verified_email && !account.user.email_verified {
+        return Err(unverified());
     }
+    Ok(Json(signed_in(&state, account.user).await?))
+}
+
+fn unverified() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "email_not_verified",
+        "verify your email address first: use the token mailed at signup, or ask for another at POST /api/auth/verify/resend",
+    )
+}
+
+/// A refresh token to trade.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshRequest {
+    #[schema(example = "3f5c0a…")]
+    refresh_token: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "auth",
+    summary = "Trade a refresh token for a new pair",
+    description = "The refresh token is used up. Presenting a used one again signs its whole \
+                   session out (someone else holds a copy).",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and refresh token", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = ApiError),
+        (status = 401, description = "Invalid, expired or reused refresh token, signed-out session or deactivated account", body = ApiError),
+        (status = 403, description = "The email address is not verified yet (`REQUIRE_VERIFIED_EMAIL`)", body = ApiError),
+        (status = 413, description = "Body over the size limit", body = ApiError),
+        (status = 415, description = "Not `application/json`", body = ApiError),
+        (status = 422, description = "Missing fields", body = ApiError),
+        (status = 429, description = "Too many requests from this address (`Retry-After`)", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
+    )
+)]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    Json(request): Json<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let (user_id, pair) = session::rotate(&state, &request.refresh_token).await?;
+    let account = user::by_id(state.db(), user_id)
+        .await?
+        .filter(|account| account.active)
+        .ok_or_else(|| ApiError::unauthorized("the account is deactivated"))?;
+    if state.auth_settings().require_verified_email && !account.user.email_verified {
+        return Err(unverified());
+    }
+    Ok(Json(token_response(&state, pair, account.user)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    summary = "Sign this session out",
+    description = "Its access and refresh tokens stop working at once, on every instance.",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Missing, invalid or expired token, or a session already signed out", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
+    )
+)]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<StatusCode, ApiError> {
+    session::revoke(&state, signed_in.session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout-all",
+    tag = "auth",
+    summary = "Sign every session of this account out",
+    description = "Every access and refresh token of the account stops working at once.",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session signed out"),
+        (status = 401, description = "Missing, invalid or expired token, or a session already signed out", body = ApiError),
+        (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
+    )
+)]
+pub(crate) async fn logout_all(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<StatusCode, ApiError> {
+    session::revoke_all(state.db(), signed_in.user.id).await?;
+    tracing::info!(user_id = signed_in.user.id, "every session signed out");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(
@@ -196,7 +371,7 @@ pub(crate) async fn login(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user the token is for", body = user::User),
-        (status = 401, description = "Missing, invalid or expired token, or deactivated account", body = ApiError),
+        (status = 401, description = "Missing, invalid or expired token, a signed-out session, or a deactivated account", body = ApiError),
         (status = 503, description = "Database unavailable, or the request timed out (`Retry-After`)", body = ApiError),
     )
 )]
@@ -204,7 +379,7 @@ pub(crate) async fn me(user: AuthUser) -> Json<user::User> {
     Json(user.0)
 }
 
-fn check_email(email: &str) -> Result<(), &'static str> {
+pub(super) fn check_email(email: &str) -> Result<(), &'static str> {
     let label =
         |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     let shape = email.len() <= EMAIL_MAX_BYTES
@@ -239,7 +414,7 @@ fn check_username(username: &str) -> Result<(), &'static str> {
     }
 }
 
-fn check_password(password: &str) -> Result<(), Cow<'static, str>> {
+pub(super) fn check_password(password: &str) -> Result<(), Cow<'static, str>> {
     let chars = password.chars().count();
     if chars < PASSWORD_MIN_CHARS {
         Err(format!("must be at least {PASSWORD_MIN_CHARS} characters long").into())

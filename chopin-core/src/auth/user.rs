@@ -67,6 +67,8 @@ pub struct User {
     /// RFC 3339, UTC.
     #[schema(format = DateTime, example = "2026-11-27T09:30:00Z")]
     pub created_at: String,
+    /// Whether the owner of `email` has confirmed it (`POST /api/auth/verify`).
+    pub email_verified: bool,
 }
 
 /// A stored user with what only the server may see.
@@ -76,12 +78,13 @@ pub(crate) struct Account {
     pub(crate) active: bool,
 }
 
-/// One account query with the given `WHERE` clause, as a literal (sqlx wants static SQL).
+/// One account query with the given joins and `WHERE` clause on `chopin_users u`, as a
+/// literal (sqlx wants static SQL).
 macro_rules! select_account {
     ($filter:literal) => {
         concat!(
-            "SELECT id, email, username, role, created_at, password_hash, deactivated_at \
-             FROM chopin_users ",
+            "SELECT u.id, u.email, u.username, u.role, u.created_at, u.password_hash, \
+             u.deactivated_at, u.email_verified_at FROM chopin_users u ",
             $filter
         )
     };
@@ -99,6 +102,9 @@ fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
                 source: format!("unknown role {role:?}").into(),
             })?,
             created_at: row.try_get("created_at")?,
+            email_verified: row
+                .try_get::<Option<String>, _>("email_verified_at")?
+                .is_some(),
         },
         password_hash: row.try_get("password_hash")?,
         active: row
@@ -108,7 +114,7 @@ fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
 }
 
 pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query(select_account!("WHERE email = $1"))
+    sqlx::query(select_account!("WHERE u.email = $1"))
         .bind(email)
         .fetch_optional(db)
         .await?
@@ -118,7 +124,7 @@ pub(crate) async fn by_email(db: &Db, email: &str) -> Result<Option<Account>, sq
 }
 
 pub(crate) async fn by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
-    sqlx::query(select_account!("WHERE id = $1"))
+    sqlx::query(select_account!("WHERE u.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await?
@@ -127,33 +133,93 @@ pub(crate) async fn by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Err
         .transpose()
 }
 
+/// The account `id`, only if its session `session_id` is live: the one query behind
+/// every authenticated request, so a revoked session costs nothing extra to refuse.
+pub(crate) async fn by_session(
+    db: &Db,
+    id: i64,
+    session_id: i64,
+) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query(select_account!(
+        "JOIN chopin_sessions s ON s.user_id = u.id AND s.revoked_at IS NULL \
+         WHERE u.id = $1 AND s.id = $2"
+    ))
+    .bind(id)
+    .bind(session_id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(account)
+    .transpose()
+}
+
+/// Replaces the password hash of `id`.
+pub(crate) async fn set_password<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    id: i64,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chopin_users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Records that the owner of `id`'s email address has shown they read it.
+pub(crate) async fn mark_verified<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE chopin_users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL",
+    )
+    .bind(crate::clock::now_rfc3339())
+    .bind(id)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// A new account's fields.
+pub(crate) struct NewUser<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) password_hash: &'a str,
+    pub(crate) role: Role,
+    /// Created by the operator, whose word stands for the address.
+    pub(crate) email_verified: bool,
+}
+
 /// Inserts a new account; a duplicate email or username is the database's
 /// unique-violation error, so concurrent signups cannot both win.
-pub(crate) async fn insert(
-    db: &Db,
-    email: &str,
-    username: &str,
-    password_hash: &str,
-    role: Role,
+pub(crate) async fn insert<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    new: &NewUser<'_>,
 ) -> Result<User, sqlx::Error> {
     let created_at = crate::clock::now_rfc3339();
+    let verified_at = new.email_verified.then_some(created_at.as_str());
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO chopin_users (email, username, password_hash, role, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO chopin_users \
+         (email, username, password_hash, role, created_at, email_verified_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
-    .bind(email)
-    .bind(username)
-    .bind(password_hash)
-    .bind(role.as_str())
+    .bind(new.email)
+    .bind(new.username)
+    .bind(new.password_hash)
+    .bind(new.role.as_str())
     .bind(&created_at)
-    .fetch_one(db)
+    .bind(verified_at)
+    .fetch_one(executor)
     .await?;
     Ok(User {
         id,
-        email: email.to_owned(),
-        username: username.to_owned(),
-        role,
+        email: new.email.to_owned(),
+        username: new.username.to_owned(),
+        role: new.role,
         created_at,
+        email_verified: new.email_verified,
     })
 }
 

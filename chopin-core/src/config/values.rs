@@ -1,9 +1,10 @@
 //! The setting types of their own: the named choices, the JWT secret, the CORS origins,
-//! and the rules of the settings that are text.
+//! the trusted proxies, and the rules of the settings that are text.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, net::IpAddr, str::FromStr, sync::Arc};
 
 use http::HeaderValue;
+use ipnet::IpNet;
 
 use super::{
     rules::{Named, ONE_OF, Rule, Setting, text},
@@ -225,6 +226,70 @@ impl Setting for CorsOrigins {
                 Err(Error::invalid(var, &text, Self::expected(rule)))
             }
         })
+    }
+}
+
+/// The reverse proxies whose forwarding headers (`X-Forwarded-For`, `Forwarded`) are
+/// believed: [`crate::ClientIp`] reads the client's address from them only for a request
+/// whose peer is one of these. Restrictive by default: none, so a client cannot name
+/// its own address.
+///
+/// ```
+/// use chopin_core::TrustedProxies;
+///
+/// let proxies: TrustedProxies = "10.0.0.0/8, 192.168.1.7, fd00::/8".parse()?;
+/// assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+/// assert!(!proxies.contains("203.0.113.9".parse().unwrap()));
+/// assert!(TrustedProxies::default().is_empty());
+/// # Ok::<(), chopin_core::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    // Shared: the middleware stack hands a clone to every request when it is not empty.
+    nets: Arc<[IpNet]>,
+}
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the proxies; an IPv4 address mapped into IPv6
+    /// (`::ffff:10.0.0.1`, as a dual-stack listener reports it) counts as its IPv4 self.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether no proxy is trusted (the default): forwarding headers are ignored.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+}
+
+pub(super) const PROXIES: Rule = text(
+    "comma-separated IP addresses or CIDR ranges like 10.0.0.0/8,::1",
+    |_| true,
+);
+
+impl Setting for TrustedProxies {
+    fn read(var: &'static str, text: &str, rule: &Rule) -> Result<Self, Error> {
+        let entries = text.split(',').map(str::trim).filter(|e| !e.is_empty());
+        let nets = entries.map(
+            |entry| match (entry.parse::<IpNet>(), entry.parse::<IpAddr>()) {
+                (Ok(net), _) => Ok(net.trunc()),
+                (_, Ok(ip)) => Ok(IpNet::from(ip.to_canonical())),
+                _ => Err(Error::invalid(var, text, Self::expected(rule))),
+            },
+        );
+        Ok(Self {
+            nets: nets.collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = Error;
+
+    /// Errors name `TRUSTED_PROXIES` and what it takes.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::read(vars::TRUSTED_PROXIES, s, &PROXIES)
     }
 }
 

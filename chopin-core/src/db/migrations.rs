@@ -5,8 +5,10 @@
 //! and `sqlx migrate` keeps working on its own set. Chopin's tables are prefixed
 //! `chopin_`. Each migration runs in a transaction: a failing one leaves nothing behind.
 
+use std::{borrow::Cow, sync::Arc};
+
 use sqlx::{
-    Connection, SqlSafeStr,
+    AssertSqlSafe, Connection, Row, SqlSafeStr,
     migrate::{MigrateError, Migration, MigrationType, Migrator},
 };
 
@@ -22,13 +24,15 @@ fn framework(backend: Backend) -> Migrator {
         Backend::Sqlite { .. } => [
             include_str!("../../migrations/sqlite/0001_users.sql"),
             include_str!("../../migrations/sqlite/0002_jobs.sql"),
+            include_str!("../../migrations/sqlite/0003_accounts.sql"),
         ],
         Backend::Postgres => [
             include_str!("../../migrations/postgres/0001_users.sql"),
             include_str!("../../migrations/postgres/0002_jobs.sql"),
+            include_str!("../../migrations/postgres/0003_accounts.sql"),
         ],
     };
-    let names = ["users", "jobs"];
+    let names = ["users", "jobs", "accounts"];
     let migrations = (1..).zip(names).zip(sql).map(|((version, name), sql)| {
         let kind = MigrationType::Simple;
         Migration::new(version, name.into(), kind, sql.into_sql_str(), false)
@@ -60,5 +64,101 @@ async fn run(db: &Db, migrator: &Migrator, which: &'static str) -> Result<(), Er
             let _ = conn.detach().close().await;
             Err(Error::migration(which, e))
         }
+    }
+}
+
+/// The migrations a database must have applied to serve this build: each set's table
+/// and latest version. `/readyz` asks for all of them in one query.
+#[derive(Clone, Debug)]
+pub(crate) struct Required {
+    sets: Vec<Set>,
+    /// `SELECT (SELECT MAX(version) FROM <table> WHERE success), ...`: one column per
+    /// set, one round trip however many sets there are.
+    query: Arc<str>,
+}
+
+#[derive(Clone, Debug)]
+struct Set {
+    which: &'static str,
+    table: Cow<'static, str>,
+    latest: i64,
+}
+
+/// Why a database cannot serve this build.
+#[derive(Debug)]
+pub(crate) enum Unready {
+    /// It cannot be reached now.
+    Unavailable(sqlx::Error),
+    /// It answered with an error, e.g. that a migrations table does not exist.
+    Failed(sqlx::Error),
+    /// The set `which` is behind: its latest version applied, and the one needed.
+    Behind {
+        which: &'static str,
+        applied: Option<i64>,
+        needed: i64,
+    },
+}
+
+impl Required {
+    /// Chopin's migrations for `backend`.
+    pub(crate) fn framework(backend: Backend) -> Self {
+        let mut required = Self {
+            sets: Vec::new(),
+            query: Arc::from(""),
+        };
+        required.add("chopin", &framework(backend));
+        required
+    }
+
+    /// The application's `migrator` too, as [`run_app_migrations`] applies it.
+    pub(crate) fn add_app(&mut self, migrator: &Migrator) {
+        self.add("application", migrator);
+    }
+
+    fn add(&mut self, which: &'static str, migrator: &Migrator) {
+        let ups = migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration());
+        // A set with no migration requires nothing.
+        let Some(latest) = ups.map(|m| m.version).max() else {
+            return;
+        };
+        let table = migrator.table_name.clone();
+        self.sets.push(Set {
+            which,
+            table,
+            latest,
+        });
+        let columns: Vec<String> = (self.sets.iter())
+            .map(|set| format!("(SELECT MAX(version) FROM {} WHERE success)", set.table))
+            .collect();
+        self.query = Arc::from(format!("SELECT {}", columns.join(", ")));
+    }
+
+    /// Whether `db` answers, with every required set applied. Newer migrations than
+    /// this build's are fine: during a rolling deploy the new build migrates first.
+    pub(crate) async fn check(&self, db: &Db) -> Result<(), Unready> {
+        if self.sets.is_empty() {
+            return Ok(());
+        }
+        let classify = |e: sqlx::Error| match super::is_unavailable(&e) {
+            true => Unready::Unavailable(e),
+            false => Unready::Failed(e),
+        };
+        let row = sqlx::query(AssertSqlSafe(Arc::clone(&self.query)))
+            .fetch_one(db)
+            .await
+            .map_err(classify)?;
+        for (column, set) in self.sets.iter().enumerate() {
+            let applied: Option<i64> = row.try_get(column).map_err(Unready::Failed)?;
+            if applied.is_none_or(|applied| applied < set.latest) {
+                return Err(Unready::Behind {
+                    which: set.which,
+                    applied,
+                    needed: set.latest,
+                });
+            }
+        }
+        Ok(())
     }
 }

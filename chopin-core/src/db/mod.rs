@@ -9,7 +9,7 @@ mod migrations;
 use http::StatusCode;
 use sqlx::{AnyConnection, Connection, Executor, any::AnyPoolOptions};
 
-pub(crate) use self::migrations::run_app_migrations;
+pub(crate) use self::migrations::{Required, Unready, run_app_migrations};
 use crate::{
     api_error::ApiError,
     config::{Backend, Config},

@@ -9,6 +9,8 @@
 //!    at most [`ERROR_BODY_TIMEOUT`] (or the request timeout, if shorter);
 //! 2. `Host` validation (`400`; [`host`]), unless the caller checked it: the server does,
 //!    before the fast routes, and answers a bad one with [`FixedAnswers`];
+//!    then `TRUSTED_PROXIES` put into each request for `ClientIp` and rate limits, only
+//!    when set (a clone of a reference count per request);
 //! 3. request tracing (`tower_http::trace`) at `debug`, present only when `RUST_LOG`
 //!    enables `debug` at startup: at the default level it would log nothing and cost
 //!    a boxed body and two clock reads per request;
@@ -35,7 +37,7 @@ use std::{
 };
 
 use axum::{
-    BoxError, Router,
+    BoxError, Extension, Router,
     body::{Body, HttpBody},
     extract::DefaultBodyLimit,
     response::Response,
@@ -159,6 +161,9 @@ pub(crate) fn wrap(
     ServiceBuilder::new()
         .layer(RequestIdLayer::new(error_body_timeout(config)))
         .option_layer((host == HostCheck::Here).then_some(HostLayer))
+        .option_layer(
+            (!config.trusted_proxies.is_empty()).then(|| Extension(config.trusted_proxies.clone())),
+        )
         .option_layer(tracing_enabled().then(|| {
             let trace = TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

@@ -5,6 +5,7 @@
 
 use std::{
     io as std_io,
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::Poll,
@@ -20,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::{
     io::AsyncReadExt,
     net::{TcpListener, TcpStream},
-    sync::{OwnedSemaphorePermit, Semaphore},
+    sync::{OwnedSemaphorePermit, Semaphore, watch},
 };
 
 use super::{
@@ -252,22 +253,39 @@ where
 }
 
 /// Serves `listener` until `stop` completes, then gives the connections it accepted up
-/// to `drain` to finish their in-flight requests. Both modes' listeners run this.
+/// to `drain` to finish their in-flight requests. For the first part of that, as long
+/// as `linger` says then (or until it says zero), the drain is only announced: answers
+/// carry `connection: close` and idle connections are left to their clients (see
+/// [`Drain::announce`]). Both modes' listeners run this.
 pub(super) async fn serve<S, T>(
     listener: TcpListener,
     http: &Arc<Http<T>>,
     service: &ChopinService<S>,
     cap: &Arc<Semaphore>,
     stop: impl Future<Output = ()>,
+    mut linger: watch::Receiver<Duration>,
     drain: Duration,
 ) where
     S: AppService,
     T: Timer + Clone + Send + Sync + Unpin + 'static,
 {
     let connections = Drain::default();
-    accept(&listener, http, service, cap, &connections, stop).await;
+    let service = service.clone().closing_on(connections.closing());
+    accept(&listener, http, &service, cap, &connections, stop).await;
+    let announced = *linger.borrow_and_update();
+    if !announced.is_zero() {
+        accept_queued(&listener, http, &service, cap, &connections).await;
+    }
     drop(listener);
-    if tokio::time::timeout(drain, connections.shutdown())
+    let deadline = tokio::time::Instant::now() + drain;
+    if !announced.is_zero() {
+        let cut_short = linger.wait_for(Duration::is_zero);
+        tokio::select! {
+            _ = tokio::time::timeout(announced.min(drain), connections.announce()) => {}
+            _ = cut_short => {}
+        }
+    }
+    if tokio::time::timeout_at(deadline, connections.shutdown())
         .await
         .is_ok()
     {
@@ -360,7 +378,7 @@ async fn accept<S, T>(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 // Waiting here stops this listener accepting; the slot is taken after
                 // the accept because with `SO_REUSEPORT` the next connection may be
                 // queued at another worker's listener, which must not hold a slot
@@ -374,7 +392,7 @@ async fn accept<S, T>(
                         Err(_) => return,
                     },
                 };
-                spawn(stream, permit, http, service, drain);
+                spawn(stream, peer, permit, http, service, drain);
             }
             Err(err) if is_per_connection(&err) => {
                 tracing::debug!(%err, "accept failed for one connection");
@@ -390,8 +408,38 @@ async fn accept<S, T>(
     }
 }
 
+/// Accepts the connections the kernel has already completed, without waiting for more:
+/// closing the listener would reset them, with the requests a proxy may have sent on
+/// them. Each gets its answer, closing (the drain is announced), if the cap has room.
+async fn accept_queued<S, T>(
+    listener: &TcpListener,
+    http: &Arc<Http<T>>,
+    service: &ChopinService<S>,
+    cap: &Arc<Semaphore>,
+    drain: &Drain,
+) where
+    S: AppService,
+    T: Timer + Clone + Send + Sync + Unpin + 'static,
+{
+    let queued = std::future::poll_fn(|cx| {
+        let mut queued = Vec::new();
+        while let Poll::Ready(Ok(accepted)) = listener.poll_accept(cx) {
+            queued.push(accepted);
+        }
+        Poll::Ready(queued)
+    })
+    .await;
+    for (stream, peer) in queued {
+        match Arc::clone(cap).try_acquire_owned() {
+            Ok(permit) => spawn(stream, peer, permit, http, service, drain),
+            Err(_) => tracing::debug!("connection cap full while draining; closing one"),
+        }
+    }
+}
+
 fn spawn<S, T>(
     stream: TcpStream,
+    peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     http: &Arc<Http<T>>,
     service: &ChopinService<S>,
@@ -406,7 +454,7 @@ fn spawn<S, T>(
         tracing::debug!(%err, "cannot set TCP_NODELAY");
     }
     let draining = drain.enter();
-    let (http, service) = (Arc::clone(http), service.clone());
+    let (http, service) = (Arc::clone(http), service.clone().for_peer(peer));
     tokio::spawn(async move {
         http.serve(stream, service, draining, permit).await;
     });

@@ -4,6 +4,12 @@
 //! its HTTP connection, and still counts until it closes. Sockets still open at the
 //! drain deadline are shut down.
 //!
+//! A drain may first be announced: answers carry `connection: close` from then on,
+//! while idle connections stay open. A proxy that pools keep-alive connections (nginx)
+//! may send a request on an idle one at the very moment the server closes it; that
+//! request fails, and a `POST` is not retried. Announced, each connection ends after
+//! an answer, or is closed by its client, and never under a request.
+//!
 //! hyper-util's `GracefulShutdown` does the same by polling a `watch` receiver on every
 //! wake of every connection, which takes a lock each time. Here a connection registers
 //! its waker once and afterwards only reads an atomic flag per wake.
@@ -31,6 +37,8 @@ pub(super) struct Drain {
 struct Shared {
     /// Mirrors `Registry::draining` so a wake needs no lock.
     draining: AtomicBool,
+    /// Set when the drain is announced or starts: answers carry `connection: close`.
+    closing: AtomicBool,
     registry: Mutex<Registry>,
     all_closed: Notify,
 }
@@ -38,6 +46,8 @@ struct Shared {
 #[derive(Default)]
 struct Registry {
     draining: bool,
+    /// Announced or draining: the last connection to close says so.
+    closing: bool,
     live: usize,
     next_id: u64,
     wakers: HashMap<u64, Waker>,
@@ -82,7 +92,7 @@ impl Shared {
         registry.wakers.remove(&id);
         registry.sockets.remove(&id);
         registry.live -= 1;
-        if registry.live == 0 && registry.draining {
+        if registry.live == 0 && registry.closing {
             self.all_closed.notify_waiters();
         }
     }
@@ -114,17 +124,40 @@ impl Drain {
         }
     }
 
+    /// Announces the drain: every answer from now on carries `connection: close`, but
+    /// idle connections are left open for their clients to use once more or to close.
+    /// Returns once every connection has closed.
+    pub(super) async fn announce(&self) {
+        {
+            let mut registry = self.shared.registry();
+            registry.closing = true;
+            self.shared.closing.store(true, Ordering::Release);
+        }
+        self.all_closed().await;
+    }
+
+    /// Whether answers carry `connection: close`, for the service answering them.
+    pub(super) fn closing(&self) -> Closing {
+        Closing(Arc::clone(&self.shared))
+    }
+
     /// Tells every connection to close after its in-flight request and waits until all
     /// have.
     pub(super) async fn shutdown(&self) {
         {
             let mut registry = self.shared.registry();
             registry.draining = true;
+            registry.closing = true;
+            self.shared.closing.store(true, Ordering::Release);
             self.shared.draining.store(true, Ordering::Release);
             for (_, waker) in registry.wakers.drain() {
                 waker.wake();
             }
         }
+        self.all_closed().await;
+    }
+
+    async fn all_closed(&self) {
         loop {
             let closed = self.shared.all_closed.notified();
             tokio::pin!(closed);
@@ -167,9 +200,10 @@ impl Future for Draining {
 }
 
 impl Draining {
-    /// Whether the drain has started; registers no wake-up.
+    /// Whether the drain has been announced or has started, so answers carry
+    /// `connection: close`; registers no wake-up.
     pub(super) fn started(&self) -> bool {
-        self.shared.draining.load(Ordering::Acquire)
+        self.shared.closing.load(Ordering::Acquire)
     }
 
     /// Counts `socket` as live, and lets the drain shut it down at its deadline, until
@@ -187,6 +221,17 @@ impl Draining {
 impl Drop for Draining {
     fn drop(&mut self) {
         self.shared.leave(self.id);
+    }
+}
+
+/// Whether the drain has been announced or has started: answers then carry
+/// `connection: close`.
+#[derive(Clone, Debug)]
+pub(super) struct Closing(Arc<Shared>);
+
+impl Closing {
+    pub(super) fn is_set(&self) -> bool {
+        self.0.closing.load(Ordering::Acquire)
     }
 }
 
@@ -228,6 +273,28 @@ mod tests {
             .await
             .expect("drain completes once the connection closes");
         connection.await.expect("connection task");
+    }
+
+    #[tokio::test]
+    async fn an_announced_drain_leaves_connections_open_until_they_close() {
+        let drain = Drain::default();
+        let closing = drain.closing();
+        let mut signal = drain.enter();
+        assert!(!closing.is_set() && !signal.started());
+        let mut announce = std::pin::pin!(drain.announce());
+        assert!(futures_poll_once(announce.as_mut()).await.is_pending());
+        assert!(
+            closing.is_set() && signal.started(),
+            "answers close from now on"
+        );
+        assert!(
+            futures_poll_once(Pin::new(&mut signal)).await.is_pending(),
+            "an idle connection is not told to close"
+        );
+        drop(signal);
+        tokio::time::timeout(LIMIT, announce)
+            .await
+            .expect("the announcement ends with the last connection");
     }
 
     #[tokio::test]

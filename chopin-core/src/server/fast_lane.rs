@@ -139,7 +139,7 @@ pub(crate) enum Parsed {
     /// The request at the start of the buffer panicked its computed route; it is
     /// left unconsumed for hyper to answer.
     Panicked,
-    /// The server is draining: at most one more request was answered, with
+    /// The drain is announced or has started: one more request was answered, with
     /// `connection: close`, and the connection ends.
     Closing,
 }
@@ -253,8 +253,9 @@ impl FastLane {
 
     /// Answers the complete requests at the front of `buf` that the fast lane owns,
     /// consuming them; says whether any was answered. `head_end` ends every head (the
-    /// `date` line). With `closing` (the server drains), it answers at most one, with
-    /// `connection: close`, as hyper answers the request in flight when it drains.
+    /// `date` line). With `closing` (the drain is announced or has started), it answers
+    /// at most one, with `connection: close`, as hyper answers the request in flight
+    /// when it drains.
     pub(crate) fn answer(
         &self,
         buf: &mut BytesMut,
@@ -315,12 +316,12 @@ impl FastLane {
             Parsed::Panicked => Parsed::Panicked,
             // Anything after the one answer is not answered while draining: hyper would
             // not read it either.
-            _ if closing => {
-                if consumed > 0 {
-                    buffers.out.close_last(start);
-                }
+            _ if closing && consumed > 0 => {
+                buffers.out.close_last(start);
                 Parsed::Closing
             }
+            // Nothing answered yet: an announced drain leaves the connection its next
+            // request, here or handed to hyper, which closes after answering it too.
             parsed => parsed,
         };
         (parsed, consumed > 0)

@@ -13,7 +13,7 @@
 //! - [`service`]: the request path of both modes, fast routes then the router.
 //! - [`timer`]: the coarse per-thread timer behind performance mode's timeouts, and
 //!   the first-head deadline that keeps one header-read budget across stages.
-//! - [`signal`]: the SIGINT/SIGTERM future `run` waits on.
+//! - [`signal`]: SIGINT and SIGTERM, which `run` waits on, told apart.
 
 mod bind;
 mod connection;
@@ -30,12 +30,17 @@ mod signal;
 mod standard;
 mod timer;
 
-use std::{future::Future, net::SocketAddr, pin::Pin};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use hyper_util::rt::TokioTimer;
 use tokio::sync::Semaphore;
 
-use self::{connection::Http, service::ChopinService, timer::CoarseTimer};
+use self::{
+    connection::Http,
+    service::ChopinService,
+    signal::{Signals, Stop},
+    timer::CoarseTimer,
+};
 
 /// Answers waiting to be written, in either HTTP/1 path, are written before more
 /// requests are answered once they reach this many bytes: a client that pipelines
@@ -50,6 +55,7 @@ use crate::{
     config::{Config, ServerMode},
     error::Error,
     fast_route::FastRoutes,
+    health::Readiness,
     jobs::Workers,
     middleware,
     routes::Routes,
@@ -72,15 +78,9 @@ pub struct Server {
     /// SIGINT/SIGTERM, listened for from `bind` on: a signal that arrives between
     /// `bind` and `run` (while the caller prints its banner, say) drains the server
     /// instead of killing the process with the signal.
-    signal: Signal,
-}
-
-struct Signal(Pin<Box<dyn Future<Output = ()> + Send>>);
-
-impl std::fmt::Debug for Signal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Signal")
-    }
+    signals: Signals,
+    /// What `/readyz` answers; turned off the moment shutdown begins.
+    readiness: Readiness,
 }
 
 #[derive(Debug)]
@@ -95,6 +95,7 @@ impl Server {
         routes: Routes,
         fast_routes: FastRoutes,
         workers: Option<Workers>,
+        readiness: Readiness,
     ) -> Result<Self, Error> {
         let (listeners, local_addr) = match config.mode {
             ServerMode::Standard => {
@@ -121,7 +122,8 @@ impl Server {
             fast_routes,
             config,
             workers,
-            signal: Signal(Box::pin(signal::shutdown_signal())),
+            signals: Signals::new(),
+            readiness,
         })
     }
 
@@ -136,7 +138,10 @@ impl Server {
     }
 
     /// Serves until SIGINT (Ctrl-C) or SIGTERM, then drains: stops accepting, lets
-    /// in-flight requests finish for up to `SHUTDOWN_TIMEOUT_SECS`.
+    /// in-flight requests finish for up to `SHUTDOWN_TIMEOUT_SECS`. `/readyz` answers
+    /// `503` from the signal on; after SIGTERM, if something has asked `/readyz`, the
+    /// server keeps serving for `SHUTDOWN_DELAY_SECS` before it drains, so that a load
+    /// balancer polling it moves on first (a second signal cuts that short).
     ///
     /// # Errors
     ///
@@ -146,9 +151,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, or SIGINT or SIGTERM arrives, then drains as
-    /// [`Server::run`] does. The signals are listened for from `bind` on: one that
-    /// arrives between `bind` and serving drains the server instead of killing the
-    /// process.
+    /// [`Server::run`] does; `shutdown` completing counts as SIGTERM. The signals are
+    /// listened for from `bind` on: one that arrives between `bind` and serving drains
+    /// the server instead of killing the process.
     ///
     /// Upgraded connections (WebSockets) are part of the drain. When its deadline
     /// passes, the sockets still open are shut down, in both modes, and their handlers
@@ -162,14 +167,27 @@ impl Server {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let signal = self.signal.0;
         let drain = self.config.shutdown_timeout;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let workers = (self.workers).map(|workers| tokio::spawn(workers.run(stopped, drain)));
+        let (mut signals, readiness) = (self.signals, self.readiness);
+        let delay = self.config.shutdown_delay;
+        // How long the drain is announced before idle connections are closed.
+        let (announce, linger) = tokio::sync::watch::channel(Duration::ZERO);
         let shutdown = async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = signal => {}
+            let announced = begin_shutdown(shutdown, &mut signals, &readiness, delay).await;
+            announce.send_replace(announced);
+            if !announced.is_zero() {
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = signals.recv() => {
+                            tracing::info!("another signal: closing idle connections now");
+                            announce.send_replace(Duration::ZERO);
+                        }
+                        // Every listener has drained.
+                        () = announce.closed() => {}
+                    }
+                });
             }
             // The workers drain alongside the connections, under the same deadline.
             let _ = stop.send(true);
@@ -184,7 +202,7 @@ impl Server {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
                 let http = Http::new(&self.config, TokioTimer::new(), None);
-                standard::serve(listener, service, http, cap, shutdown, drain).await;
+                standard::serve(listener, service, http, cap, shutdown, linger, drain).await;
                 Ok(())
             }
             Listeners::Performance(listeners) => {
@@ -196,7 +214,7 @@ impl Server {
                 );
                 let fast_lane = self.config.fast_lane.then(|| service.fast_routes());
                 let http = Http::new(&self.config, CoarseTimer, fast_lane);
-                performance::serve(listeners, service, http, cap, shutdown, drain).await
+                performance::serve(listeners, service, http, cap, shutdown, linger, drain).await
             }
         };
         if let Some(workers) = workers {
@@ -204,5 +222,53 @@ impl Server {
             let _ = workers.await;
         }
         served.map_err(Error::serve)
+    }
+}
+
+/// Waits for `shutdown` or a signal and turns readiness off. Then, unless the signal
+/// was SIGINT, `delay` is zero or nothing has asked `/readyz` (so nothing would notice),
+/// keeps serving for `delay`, cut short by another signal: a load balancer polling
+/// `/readyz` stops sending requests before the listener closes.
+///
+/// Returns how long the drain is only announced once the listener has closed (see
+/// `drain`): `delay`, for the proxies that pool connections to this instance; nothing
+/// after SIGINT or a second signal, which want the process gone.
+async fn begin_shutdown(
+    shutdown: impl Future<Output = ()>,
+    signals: &mut Signals,
+    readiness: &Readiness,
+    delay: Duration,
+) -> Duration {
+    let stop = tokio::select! {
+        () = shutdown => None,
+        stop = signals.recv() => Some(stop),
+    };
+    readiness.drain();
+    let cause = match stop {
+        None => "shutdown requested",
+        Some(Stop::Interrupt) => "SIGINT",
+        Some(Stop::Terminate) => "SIGTERM",
+    };
+    if stop == Some(Stop::Interrupt) || delay.is_zero() {
+        tracing::info!("{cause}: draining");
+        return Duration::ZERO;
+    }
+    if !readiness.is_polled() {
+        tracing::info!("{cause}: draining; answers close their connections");
+        return delay;
+    }
+    tracing::info!(
+        delay_secs = delay.as_secs(),
+        "{cause}: /readyz answers 503; serving on for SHUTDOWN_DELAY_SECS, then draining (a second SIGINT or SIGTERM drains now)"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {
+            tracing::info!("draining; answers close their connections");
+            delay
+        }
+        _ = signals.recv() => {
+            tracing::info!("second signal: draining now");
+            Duration::ZERO
+        }
     }
 }

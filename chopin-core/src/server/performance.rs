@@ -25,7 +25,8 @@ use super::{
 /// deadline they all share.
 const LINGER_MARGIN: Duration = Duration::from_secs(1);
 
-/// Serves on every listener until `shutdown`, then drains each worker within `drain`.
+/// Serves on every listener until `shutdown`, then drains each worker within `drain`,
+/// announcing the drain for as long as `linger` says.
 ///
 /// # Errors
 ///
@@ -36,6 +37,7 @@ pub(super) async fn serve<S, F>(
     http: Http<CoarseTimer>,
     cap: Arc<Semaphore>,
     shutdown: F,
+    linger: watch::Receiver<Duration>,
     drain: Duration,
 ) -> io::Result<()>
 where
@@ -45,7 +47,10 @@ where
     let http = Arc::new(http);
     let workers = listeners.into_iter().map(|listener| {
         let (http, service, cap) = (Arc::clone(&http), service.clone(), Arc::clone(&cap));
-        move |stopped: watch::Receiver<bool>| worker(listener, http, service, cap, stopped, drain)
+        let linger = linger.clone();
+        move |stopped: watch::Receiver<bool>| {
+            worker(listener, http, service, cap, stopped, linger, drain)
+        }
     });
     supervise(workers, shutdown, drain, worker_runtime).await
 }
@@ -207,6 +212,7 @@ async fn worker<S: AppService>(
     service: ChopinService<S>,
     cap: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
+    linger: watch::Receiver<Duration>,
     drain: Duration,
 ) {
     let listener = match TcpListener::from_std(listener) {
@@ -222,7 +228,7 @@ async fn worker<S: AppService>(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     // Connections still open at the drain deadline close with this worker's runtime.
-    connection::serve(listener, &http, &service, &cap, stop, drain).await;
+    connection::serve(listener, &http, &service, &cap, stop, linger, drain).await;
 }
 
 #[cfg(test)]

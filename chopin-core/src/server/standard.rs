@@ -4,7 +4,10 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use hyper_util::rt::TokioTimer;
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+};
 
 use super::{
     connection::{self, Http},
@@ -12,13 +15,14 @@ use super::{
 };
 
 /// Serves `service` on `listener` until `shutdown`, then gives in-flight requests up to
-/// `drain` to finish.
+/// `drain` to finish, announcing the drain for as long as `linger` says.
 pub(super) async fn serve<S, F>(
     listener: TcpListener,
     service: ChopinService<S>,
     http: Http<TokioTimer>,
     cap: Arc<Semaphore>,
     shutdown: F,
+    linger: watch::Receiver<Duration>,
     drain: Duration,
 ) where
     S: AppService,
@@ -27,5 +31,6 @@ pub(super) async fn serve<S, F>(
     // When the drain deadline passes, the connection tasks left are on the caller's
     // runtime; they end when it shuts down, which for `run()` in `main` is right after
     // this returns.
-    connection::serve(listener, &Arc::new(http), &service, &cap, shutdown, drain).await;
+    let http = Arc::new(http);
+    connection::serve(listener, &http, &service, &cap, shutdown, linger, drain).await;
 }

@@ -111,6 +111,9 @@ pub fn config() -> Config {
     let mut config = Config::default();
     config.port = 0;
     config.database_url = "sqlite::memory:".parse().expect("URL");
+    // Tests sign up and sign in far more often than people do; `accounts.rs` tests the
+    // limit at its default.
+    config.auth_rate_limit = 1_000_000;
     config
 }
 

@@ -1,7 +1,9 @@
 //! Two instances of the example behind nginx, sharing one PostgreSQL database and one
 //! `JWT_SECRET`, on loopback (docs/deployment.md): a token from one is accepted by the
 //! other, a post written through nginx is read from each, nginx keeps answering with no
-//! 5xx when an instance is killed, and the restarted instance takes traffic again.
+//! 5xx when an instance is killed, and the restarted instance takes traffic again; a
+//! rolling restart of both, one at a time, fails not one request of a client that reads
+//! and writes through nginx all along.
 //!
 //! Needs PostgreSQL's server binaries and nginx (`bash .ci/deps` installs both).
 
@@ -10,11 +12,16 @@
 mod postgres;
 
 use std::{
+    collections::HashSet,
     io::{BufRead, BufReader},
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -32,8 +39,13 @@ struct Instance {
 
 impl Instance {
     fn start(database_url: &str, port: u16) -> Self {
+        Self::start_in("standard", database_url, port)
+    }
+
+    fn start_in(mode: &str, database_url: &str, port: u16) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_chopin-basic-api"))
             .env_clear()
+            .env("SERVER_MODE", mode)
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET", SECRET)
             .env("SERVER_PORT", port.to_string())
@@ -68,6 +80,39 @@ impl Instance {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// SIGTERM, as a process manager stops it, and its exit status once it has drained.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill(1)");
+        assert!(sent.success(), "kill -TERM");
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {LIMIT:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Returns once `/readyz` answers `200`, as a deploy script waits for a new instance.
+    async fn ready(&self, http: &Client) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let answer = http.get(self.url("/readyz")).send().await;
+            if answer.is_ok_and(|answer| answer.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not ready within {LIMIT:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Drop for Instance {
@@ -85,8 +130,11 @@ struct Nginx {
 
 impl Nginx {
     fn start(upstreams: &[u16]) -> Self {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nginx-{}", std::process::id()));
+        // One directory per nginx: the tests of this file run at once.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("nginx-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("nginx dir");
         let port = free_port();
@@ -126,10 +174,24 @@ impl Nginx {
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
+
+    /// What nginx logged (warnings and errors), for a failure's message.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGTERM, not SIGKILL: the master stops its workers before it exits, where
+        // SIGKILL would leave them running, listening on the port.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + LIMIT;
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -283,4 +345,160 @@ async fn two_instances_behind_nginx_share_tokens_and_posts_and_survive_one_dying
             "nginx never sent a request to the restarted A"
         );
     }
+}
+
+/// What the client loop saw: how many answers, the failures, and which processes
+/// answered (by request-id prefix).
+#[derive(Default)]
+struct Seen {
+    answers: usize,
+    failures: Vec<String>,
+    prefixes: HashSet<String>,
+}
+
+/// Reads and writes through nginx until `stop`: a page of posts, and every fourth
+/// request a new post. Any answer but the expected status, or no answer, is a failure.
+async fn client_loop(
+    http: Client,
+    nginx: String,
+    token: String,
+    seen: Arc<Mutex<Seen>>,
+    progress: tokio::sync::watch::Sender<usize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    for i in 0.. {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        let (what, expected, sent) = if i % 4 == 3 {
+            let post = http
+                .post(format!("{nginx}/api/posts"))
+                .bearer_auth(&token)
+                .json(
+                    &json!({"title": format!("Rolling {i}"), "body": "Written during a deploy."}),
+                );
+            ("POST /api/posts", 201, post.send().await)
+        } else {
+            let get = http.get(format!("{nginx}/api/posts?per_page=5"));
+            ("GET /api/posts", 200, get.send().await)
+        };
+        let failure = match sent {
+            Ok(response) if response.status() == expected => {
+                let prefix = id_prefix(&response);
+                match response.bytes().await {
+                    Ok(_) => {
+                        let mut seen = seen.lock().expect("seen");
+                        seen.answers += 1;
+                        seen.prefixes.insert(prefix);
+                        None
+                    }
+                    Err(err) => Some(format!("{what}: body cut: {err}")),
+                }
+            }
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                Some(format!("{what}: {status} {body}"))
+            }
+            Err(err) => Some(format!("{what}: no answer: {err:?}")),
+        };
+        if let Some(failure) = failure {
+            seen.lock().expect("seen").failures.push(failure);
+        }
+        progress.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_behind_nginx_fails_no_request() {
+    const CLIENTS: usize = 4;
+    /// Requests the clients make between two steps of the deploy, so that each step
+    /// happens under traffic.
+    const BETWEEN_STEPS: usize = 100;
+    let database = postgres::cluster().fresh_database();
+    // One of each mode: both drain through the same nginx.
+    let modes = ["standard", "performance"];
+    let mut instances = modes.map(|mode| Instance::start_in(mode, &database, 0));
+    let nginx = Nginx::start(&[instances[0].port, instances[1].port]);
+    let http = Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .build()
+        .expect("client");
+    let signup: Value = http
+        .post(nginx.url("/api/auth/signup"))
+        .json(&json!({"email": "roll@example.com", "username": "roll", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("JSON");
+    let token = signup["access_token"].as_str().expect("token").to_owned();
+
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (progress, mut made) = tokio::sync::watch::channel(0);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            tokio::spawn(client_loop(
+                http.clone(),
+                nginx.url(""),
+                token.clone(),
+                Arc::clone(&seen),
+                progress.clone(),
+                stopped.clone(),
+            ))
+        })
+        .collect();
+    let mut traffic = async |what: &str| {
+        let target = *made.borrow() + BETWEEN_STEPS;
+        tokio::time::timeout(LIMIT, made.wait_for(|n| *n >= target))
+            .await
+            .unwrap_or_else(|_| panic!("no traffic {what} within {LIMIT:?}"))
+            .expect("clients running");
+    };
+
+    traffic("before the deploy").await;
+    for (instance, mode) in instances.iter_mut().zip(modes) {
+        let port = instance.port;
+        let exit = tokio::task::block_in_place(|| instance.terminate());
+        assert!(exit.success(), "{mode}: exit {exit} after SIGTERM");
+        traffic("while an instance is down").await;
+        *instance = Instance::start_in(mode, &database, port);
+        instance.ready(&http).await;
+        // nginx's checks are passive: it tries an instance that failed again only once
+        // `fail_timeout` has passed. Until then the other must stay up.
+        let healthz = http.get(instance.url("/healthz")).send().await;
+        let prefix = id_prefix(&healthz.expect("healthz"));
+        let deadline = Instant::now() + LIMIT;
+        while !seen.lock().expect("seen").prefixes.contains(&prefix) {
+            assert!(
+                Instant::now() < deadline,
+                "{mode}: nginx never sent a request to the restarted instance; its log:\n{}",
+                nginx.log()
+            );
+            traffic("until the restarted instance answers through nginx").await;
+        }
+    }
+    stop.send_replace(true);
+    for client in clients {
+        tokio::time::timeout(LIMIT, client)
+            .await
+            .expect("a client stops")
+            .expect("client task");
+    }
+    let seen = seen.lock().expect("seen");
+    println!(
+        "{} answers through nginx across the rolling restart",
+        seen.answers
+    );
+    assert!(
+        seen.failures.is_empty(),
+        "{} of {} requests failed during the rolling restart: {:?}\nnginx's log:\n{}",
+        seen.failures.len(),
+        seen.answers + seen.failures.len(),
+        &seen.failures[..seen.failures.len().min(10)],
+        nginx.log()
+    );
 }
