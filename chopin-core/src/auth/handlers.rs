@@ -11,7 +11,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AuthUser, extract::SignedIn, password, recovery, session, throttle, user};
+use super::{AuthUser, extract::SignedIn, mails, password, session, throttle, user};
 use crate::{api_error::ApiError, client_ip::ClientIp, state::AppState};
 
 // The rules below are also the request schema in the OpenAPI document: keep both in step
@@ -185,7 +185,7 @@ pub(crate) async fn create(
     if !new.email_verified {
         state
             .jobs()
-            .enqueue(recovery::VerificationMail::to(&email))
+            .enqueue(mails::VerificationMail::to(&email))
             .on(&mut tx)
             .await?;
     }

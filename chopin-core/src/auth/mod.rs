@@ -25,6 +25,7 @@
 
 mod extract;
 pub(crate) mod handlers;
+mod mails;
 mod one_time;
 mod password;
 mod recovery;
@@ -44,7 +45,7 @@ use utoipa_axum::{
 
 pub use self::{
     extract::{AuthUser, MinimumRole, RequireRole, roles},
-    recovery::{ResetMail, VerificationMail},
+    mails::{ResetMail, VerificationMail},
     user::{Role, User},
 };
 use crate::{api_error::ApiError, rate_limit::RateLimit, state::AppState};

@@ -1,11 +1,9 @@
-//! Password change and reset, and email verification: the routes, and the jobs that
-//! mail single-use tokens.
+//! Password change and reset, and email verification: the routes (the jobs that mail
+//! their tokens are in `mails`).
 //!
 //! The routes that take only an email address (`password/forgot`, `verify/resend`) store
 //! one job whatever the address, and answer `202` alike: whether an account exists is
 //! decided by the job, after the response, so neither the answer nor its timing tells.
-
-use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
@@ -14,15 +12,11 @@ use utoipa::ToSchema;
 use super::{
     extract::SignedIn,
     handlers::{TokenResponse, check_email, check_password, token_response},
+    mails::{ResetMail, VerificationMail},
     one_time::{self, Purpose},
     password, session, user,
 };
-use crate::{
-    api_error::ApiError,
-    jobs::{Job, JobError},
-    mail::Mail,
-    state::AppState,
-};
+use crate::{api_error::ApiError, state::AppState};
 
 /// The answer to a request that may mail a token.
 #[derive(Serialize, ToSchema)]
@@ -166,7 +160,7 @@ pub(crate) async fn forgot_password(
     Json(request): Json<EmailRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let email = request.address()?;
-    state.jobs().enqueue(ResetMail { email }).await?;
+    state.jobs().enqueue(ResetMail::to(&email)).await?;
     Ok(accepted())
 }
 
@@ -269,97 +263,6 @@ pub(crate) async fn resend_verification(
     Json(request): Json<EmailRequest>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let email = request.address()?;
-    state.jobs().enqueue(VerificationMail { email }).await?;
+    state.jobs().enqueue(VerificationMail::to(&email)).await?;
     Ok(accepted())
-}
-
-/// Mails a verification token to `email` if an active, unverified account has it.
-#[derive(Serialize, Deserialize)]
-pub struct VerificationMail {
-    email: String,
-}
-
-impl VerificationMail {
-    pub(crate) fn to(email: &str) -> Self {
-        Self {
-            email: email.to_owned(),
-        }
-    }
-}
-
-impl Job for VerificationMail {
-    const NAME: &'static str = "chopin_verification_mail";
-    const QUEUE: &'static str = "mail";
-
-    async fn run(self, state: AppState) -> Result<(), JobError> {
-        let ttl = state.auth_settings().email_verification_ttl;
-        let hours = ttl.as_secs().div_ceil(3600);
-        mail_token(&state, &self.email, Purpose::VerifyEmail, ttl, |token| {
-            Mail::new(
-                &self.email,
-                "Verify your email address",
-                format!(
-                    "Welcome! To verify this email address, send this token to \
-                     POST /api/auth/verify as {{\"token\": \"{token}\"}}:\n\n{token}\n\n\
-                     It works once, for {hours} hours. If you did not sign up, ignore this mail."
-                ),
-            )
-        })
-        .await
-    }
-}
-
-/// Mails a password-reset token to `email` if an active account has it.
-#[derive(Serialize, Deserialize)]
-pub struct ResetMail {
-    email: String,
-}
-
-impl Job for ResetMail {
-    const NAME: &'static str = "chopin_password_reset_mail";
-    const QUEUE: &'static str = "mail";
-
-    async fn run(self, state: AppState) -> Result<(), JobError> {
-        let ttl = state.auth_settings().password_reset_ttl;
-        let minutes = ttl.as_secs().div_ceil(60);
-        mail_token(&state, &self.email, Purpose::ResetPassword, ttl, |token| {
-            Mail::new(
-                &self.email,
-                "Reset your password",
-                format!(
-                    "Someone asked to reset the password of the account with this email \
-                     address. To choose a new one, send this token with it to \
-                     POST /api/auth/password/reset as \
-                     {{\"token\": \"{token}\", \"password\": \"…\"}}:\n\n{token}\n\n\
-                     It works once, for {minutes} minutes. If it was not you, ignore this \
-                     mail: your password stays as it is."
-                ),
-            )
-        })
-        .await
-    }
-}
-
-/// Issues a token for the account with `email` and stores its mail in one transaction;
-/// nothing if no active account (for verification: no unverified one) has the address.
-async fn mail_token(
-    state: &AppState,
-    email: &str,
-    purpose: Purpose,
-    ttl: Duration,
-    mail: impl FnOnce(&str) -> Mail,
-) -> Result<(), JobError> {
-    let Some(account) = user::by_email(state.db(), email).await? else {
-        return Ok(());
-    };
-    let wanted =
-        account.active && (purpose != Purpose::VerifyEmail || !account.user.email_verified);
-    if !wanted {
-        return Ok(());
-    }
-    let mut tx = state.db().begin().await?;
-    let token = one_time::issue(&mut *tx, account.user.id, purpose, ttl.as_secs()).await?;
-    state.mailer().send(mail(&token)).on(&mut tx).await?;
-    tx.commit().await?;
-    Ok(())
 }
