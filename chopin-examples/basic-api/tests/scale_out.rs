@@ -251,29 +251,39 @@ fn id_prefix(response: &reqwest::Response) -> String {
     id.split('-').next().expect("prefix").to_owned()
 }
 
+fn client() -> Client {
+    Client::builder()
+        .no_proxy()
+        .timeout(LIMIT)
+        .build()
+        .expect("client")
+}
+
+/// Signs `name@example.com` up at `signup_url`; the access token.
+async fn sign_up(http: &Client, signup_url: &str, name: &str) -> String {
+    let email = format!("{name}@example.com");
+    let signup: Value = http
+        .post(signup_url)
+        .json(&json!({"email": email, "username": name, "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("JSON");
+    signup["access_token"].as_str().expect("token").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_behind_nginx_share_tokens_and_posts_and_survive_one_dying() {
     let database = postgres::cluster().fresh_database();
     let mut a = Instance::start(&database, 0);
     let b = Instance::start(&database, 0);
     let nginx = Nginx::start(&[a.port, b.port]);
-    let http = Client::builder()
-        .no_proxy()
-        .timeout(LIMIT)
-        .build()
-        .expect("client");
+    let http = client();
 
     // A token issued by A is accepted by B.
-    let signup: Value = http
-        .post(a.url("/api/auth/signup"))
-        .json(&json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup on A")
-        .json()
-        .await
-        .expect("JSON");
-    let token = signup["access_token"].as_str().expect("token").to_owned();
+    let token = sign_up(&http, &a.url("/api/auth/signup"), "ada").await;
     let me = http
         .get(b.url("/api/auth/me"))
         .bearer_auth(&token)
@@ -420,21 +430,8 @@ async fn a_rolling_restart_behind_nginx_fails_no_request() {
     let modes = ["standard", "performance"];
     let mut instances = modes.map(|mode| Instance::start_in(mode, &database, 0));
     let nginx = Nginx::start(&[instances[0].port, instances[1].port]);
-    let http = Client::builder()
-        .no_proxy()
-        .timeout(LIMIT)
-        .build()
-        .expect("client");
-    let signup: Value = http
-        .post(nginx.url("/api/auth/signup"))
-        .json(&json!({"email": "roll@example.com", "username": "roll", "password": "correct horse battery"}))
-        .send()
-        .await
-        .expect("signup")
-        .json()
-        .await
-        .expect("JSON");
-    let token = signup["access_token"].as_str().expect("token").to_owned();
+    let http = client();
+    let token = sign_up(&http, &nginx.url("/api/auth/signup"), "roll").await;
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (progress, mut made) = tokio::sync::watch::channel(0);
