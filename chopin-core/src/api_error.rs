@@ -162,6 +162,11 @@ impl ApiError {
         &self.message
     }
 
+    /// Each field a validation error names, with what is wrong with it.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        (self.fields.iter().flatten()).map(|(field, why)| (field.as_ref(), why.as_ref()))
+    }
+
     pub(crate) fn to_json(&self, request_id: Option<&str>) -> Bytes {
         let body = Body {
             error: &self.code,

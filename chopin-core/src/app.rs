@@ -374,16 +374,30 @@ impl App {
         ))
     }
 
-    /// Your routes, the API docs and the fallback; then your layers around all of it.
-    fn assemble(self) -> (Routes, Config, Vec<FastRoute>) {
+    /// The OpenAPI document as `/api-docs/openapi.json` serves it: your documented
+    /// routes, Chopin's, the welcome page and the fast routes.
+    pub fn api_document(&self) -> OpenApi {
+        openapi::complete(self.document.clone(), self.static_entries())
+    }
+
+    /// Whether `path` is a fast route's (its `GET` and `HEAD` skip the router).
+    pub(crate) fn is_fast_route(&self, path: &str) -> bool {
+        self.fast_routes.iter().any(|r| r.path() == path)
+    }
+
+    /// The documentation of the welcome page (unless replaced) and the fast routes.
+    fn static_entries(&self) -> Vec<(String, utoipa::openapi::PathItem)> {
         let welcome = (!self.own_fallback).then(|| ("/".to_owned(), welcome::documentation()));
         let fast_routes =
             (self.fast_routes.iter()).map(|r| (r.path().to_owned(), r.documentation()));
-        let routes = openapi::mount(
-            self.routes,
-            self.document,
-            welcome.into_iter().chain(fast_routes),
-        );
+        welcome.into_iter().chain(fast_routes).collect()
+    }
+
+    /// Your routes, the API docs and the fallback; then your layers around all of it.
+    fn assemble(self) -> (Routes, Config, Vec<FastRoute>) {
+        let entries = self.static_entries();
+        let document = openapi::complete(self.document, entries);
+        let routes = openapi::mount(self.routes, document);
         let mut routes = Routes::new(middleware::lift_body_limit(routes, &self.config));
         for layer in self.layers {
             routes = layer(routes);

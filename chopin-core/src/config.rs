@@ -12,10 +12,11 @@ mod values;
 use std::{collections::HashMap, path::Path, time::Duration};
 
 pub(crate) use self::database_url::Backend;
+pub(crate) use self::values::JWT_SECRET_MIN_LEN;
 use self::{
     database_url::DATABASE_URL,
     rules::{ONE_OF, Setting, count, hours, seconds},
-    values::{HOST, JWT_SECRET_MIN_LEN, LOG_FILTER, MAILBOX, ORIGINS, PATH, PROXIES, SECRET, SMTP},
+    values::{HOST, LOG_FILTER, MAILBOX, ORIGINS, PATH, PROXIES, SECRET, SMTP},
 };
 pub use self::{
     database_url::DatabaseUrl,

@@ -39,6 +39,12 @@
 //! - `health`: `GET /healthz` and `GET /readyz` for load balancers, and the readiness
 //!   the server turns off when it begins to shut down.
 //! - `telemetry`: the log subscriber.
+//! - `project`: [`Project`], an application told once (its build function, migrations
+//!   and seed) for its `main`, its tests and the `chopin` command.
+//! - `cli` (feature `cli`): [`Project::main`], the application binary's commands:
+//!   `db`, `routes`, `openapi`, `doctor`, `user`, `jobs`.
+//! - [`testing`]: [`testing::TestApp`], the application on a fresh database answering
+//!   requests without a socket.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
@@ -50,6 +56,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod api_error;
 mod app;
 pub mod auth;
+#[cfg(feature = "cli")]
+mod cli;
 mod client_ip;
 mod clock;
 mod config;
@@ -65,11 +73,13 @@ pub mod mail;
 mod middleware;
 mod openapi;
 mod paths;
+mod project;
 pub mod rate_limit;
 mod routes;
 mod server;
 mod state;
 mod telemetry;
+pub mod testing;
 mod tokens;
 mod welcome;
 
@@ -110,6 +120,7 @@ pub use fast_route::{FastRequest, FastResponse, FastRoute};
 /// The `http` types of [`axum`] and hyper.
 pub use http;
 pub use middleware::KeepErrorBody;
+pub use project::{Migrations, Project, SeedError};
 pub use routes::{Routes, RoutesFuture};
 /// The serde of Chopin's JSON; with `#[serde(crate = "chopin_core::serde")]` its derives
 /// need no `serde` dependency of your own.

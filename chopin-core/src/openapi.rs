@@ -72,14 +72,13 @@ pub(crate) fn document() -> openapi::OpenApi {
     document
 }
 
-/// Adds `entries` (the welcome page, the fast routes), then mounts the page and the
-/// document. What you documented yourself for the same paths is kept: these entries only
-/// add the methods you did not document.
-pub(crate) fn mount(
-    routes: axum::Router,
+/// `document` with `entries` (the welcome page, the fast routes) added: the document
+/// as served. What you documented yourself for the same paths is kept: these entries
+/// only add the methods you did not document.
+pub(crate) fn complete(
     mut document: openapi::OpenApi,
     entries: impl IntoIterator<Item = (String, PathItem)>,
-) -> axum::Router {
+) -> openapi::OpenApi {
     let paths = &mut document.paths.paths;
     for (path, item) in entries {
         match paths.get_mut(&path) {
@@ -91,6 +90,11 @@ pub(crate) fn mount(
     }
     let tags = document.tags.get_or_insert_with(Vec::new);
     tags.push(Tag::new(STATIC_TAG));
+    document
+}
+
+/// Mounts the docs page and `document` beside `routes`.
+pub(crate) fn mount(routes: axum::Router, document: openapi::OpenApi) -> axum::Router {
     let ui = SwaggerUi::new(DOCS_PATH)
         .url(SPEC_PATH, document)
         // No calls to validator.swagger.io: the page works offline.

@@ -19,7 +19,7 @@ use crate::error::Error;
 const FRAMEWORK_TABLE: &str = "_chopin_migrations";
 
 /// Chopin's migrations for `backend`, embedded in the binary.
-fn framework(backend: Backend) -> Migrator {
+pub(crate) fn framework(backend: Backend) -> Migrator {
     let sql = match backend {
         Backend::Sqlite { .. } => [
             include_str!("../../migrations/sqlite/0001_users.sql"),
@@ -65,6 +65,106 @@ async fn run(db: &Db, migrator: &Migrator, which: &'static str) -> Result<(), Er
             Err(Error::migration(which, e))
         }
     }
+}
+
+/// One migration of a set, and whether a database has it.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) version: i64,
+    pub(crate) description: String,
+    pub(crate) applied: bool,
+    /// Whether it has a down step, so it can be rolled back.
+    pub(crate) reversible: bool,
+    /// Whether this build has it (a newer build may have applied more).
+    pub(crate) in_build: bool,
+}
+
+/// `migrator`'s migrations, oldest first, each with whether `db` has applied it; a
+/// version `db` has that this build lacks is listed too, described as such.
+pub(crate) async fn entries(db: &Db, migrator: &Migrator) -> Result<Vec<Entry>, sqlx::Error> {
+    let applied = applied_versions(db, migrator).await?;
+    let mut entries: Vec<Entry> = (migrator.iter())
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| Entry {
+            version: m.version,
+            description: m.description.to_string(),
+            applied: applied.contains(&m.version),
+            reversible: has_down(migrator, m.version),
+            in_build: true,
+        })
+        .collect();
+    for &version in &applied {
+        if !entries.iter().any(|e| e.version == version) {
+            entries.push(Entry {
+                version,
+                description: "(applied, but not in this build)".to_owned(),
+                applied: true,
+                reversible: false,
+                in_build: false,
+            });
+        }
+    }
+    entries.sort_by_key(|e| e.version);
+    Ok(entries)
+}
+
+/// The versions of `migrator`'s set that `db` has applied, oldest first; none if its
+/// table does not exist yet.
+async fn applied_versions(db: &Db, migrator: &Migrator) -> Result<Vec<i64>, sqlx::Error> {
+    let query = format!(
+        "SELECT version FROM {} WHERE success ORDER BY version",
+        migrator.table_name
+    );
+    match sqlx::query_scalar(AssertSqlSafe(query)).fetch_all(db).await {
+        Ok(versions) => Ok(versions),
+        // No table: nothing applied. A database that cannot be reached is an Io or
+        // pool error, not this.
+        Err(sqlx::Error::Database(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+fn has_down(migrator: &Migrator, version: i64) -> bool {
+    (migrator.iter()).any(|m| m.version == version && m.migration_type.is_down_migration())
+}
+
+/// Undoes the latest `steps` migrations of the application's set with their down steps,
+/// latest first; the ones undone. Nothing is undone if one of them has no down step.
+pub(crate) async fn rollback(
+    db: &Db,
+    migrator: &Migrator,
+    steps: usize,
+) -> Result<Vec<Entry>, Error> {
+    let listed = entries(db, migrator)
+        .await
+        .map_err(|e| Error::migration("application", MigrateError::Execute(e)))?;
+    let undo: Vec<Entry> = listed
+        .iter()
+        .rev()
+        .filter(|e| e.applied)
+        .take(steps)
+        .cloned()
+        .collect();
+    if let Some(entry) = undo.iter().find(|e| !e.reversible) {
+        return Err(Error::rule(format!(
+            "migration {} {} has no down step ({0}_{1}.down.sql): nothing was rolled back",
+            entry.version, entry.description
+        )));
+    }
+    // The newest version that stays applied; `undo` reverts everything above it.
+    let target = (listed.iter().rev().filter(|e| e.applied))
+        .nth(steps)
+        .map_or(0, |e| e.version);
+    let mut conn = db
+        .acquire()
+        .await
+        .map_err(|e| Error::migration("application", MigrateError::Execute(e)))?;
+    if let Err(e) = migrator.undo(&mut *conn, target).await {
+        // As `run`: a failed run keeps the migration lock until its session ends.
+        let _ = conn.detach().close().await;
+        return Err(Error::migration("application", e));
+    }
+    Ok(undo)
 }
 
 /// The migrations a database must have applied to serve this build: each set's table

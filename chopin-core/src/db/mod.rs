@@ -9,7 +9,9 @@ mod migrations;
 use http::StatusCode;
 use sqlx::{AnyConnection, Connection, Executor, any::AnyPoolOptions};
 
-pub(crate) use self::migrations::{Required, Unready, run_app_migrations};
+pub(crate) use self::migrations::{
+    Entry, Required, Unready, entries, framework, rollback, run_app_migrations,
+};
 use crate::{
     api_error::ApiError,
     config::{Backend, Config},
@@ -27,7 +29,8 @@ pub(crate) async fn open(config: &Config) -> Result<Db, Error> {
     Ok(pool)
 }
 
-async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
+/// Opens the pool without applying any migration.
+pub(crate) async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
     sqlx::any::install_default_drivers();
     let backend = config.database_url.backend();
     let url = config.database_url.expose_secret();
@@ -88,6 +91,57 @@ async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
         }
         Err(e) => Err(Error::database(config.database_url.to_string(), e)),
     }
+}
+
+/// Drops every table of the database at `DATABASE_URL` (its current schema on
+/// PostgreSQL): Chopin's, the application's and their migration records. The names
+/// dropped.
+pub(crate) async fn drop_all_tables(config: &Config) -> Result<Vec<String>, Error> {
+    let (pool, backend) = connect(config).await?;
+    let failed = |e: sqlx::Error| Error::database(config.database_url.to_string(), e);
+    let mut conn = pool.acquire().await.map_err(failed)?;
+    let list = match backend {
+        Backend::Postgres => {
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+             ORDER BY tablename"
+        }
+        Backend::Sqlite { .. } => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+    };
+    let tables: Vec<String> = sqlx::query_scalar(list)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(failed)?;
+    if let Backend::Sqlite { .. } = backend {
+        // Tables are dropped in name order, not in the order their keys allow.
+        conn.execute("PRAGMA foreign_keys = OFF")
+            .await
+            .map_err(failed)?;
+    }
+    for table in &tables {
+        let drop = format!(
+            "DROP TABLE IF EXISTS \"{}\" CASCADE",
+            table.replace('"', "\"\"")
+        );
+        let drop = match backend {
+            Backend::Postgres => drop,
+            // SQLite has no CASCADE.
+            Backend::Sqlite { .. } => drop.trim_end_matches(" CASCADE").to_owned(),
+        };
+        conn.execute(sqlx::AssertSqlSafe(drop))
+            .await
+            .map_err(failed)?;
+    }
+    if let Backend::Sqlite { .. } = backend {
+        conn.execute("PRAGMA foreign_keys = ON")
+            .await
+            .map_err(failed)?;
+    }
+    drop(conn);
+    pool.close().await;
+    Ok(tables)
 }
 
 /// SQLite opens existing files only unless asked (`mode=rwc`).

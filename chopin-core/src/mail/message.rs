@@ -143,20 +143,53 @@ enum Transport {
     Broken(String),
 }
 
-impl Mailer {
-    pub(crate) fn new(jobs: Jobs, config: &Config) -> Self {
+impl Transport {
+    fn new(config: &Config) -> Self {
         let dir = (!config.mail_dir.is_empty()).then(|| PathBuf::from(&config.mail_dir));
-        let transport = match config.smtp_url.expose_secret() {
+        match config.smtp_url.expose_secret() {
             // `SmtpUrl::new` has checked the URL (and refuses any without this feature).
             #[cfg(feature = "smtp")]
             Some(url) => {
                 match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url) {
-                    Ok(builder) => Transport::Smtp(builder.build()),
-                    Err(e) => Transport::Broken(e.to_string()),
+                    Ok(builder) => Self::Smtp(builder.build()),
+                    Err(e) => Self::Broken(e.to_string()),
                 }
             }
-            _ => Transport::Log(dir),
-        };
+            _ => Self::Log(dir),
+        }
+    }
+
+    /// Whether the server of `SMTP_URL` answers within ten seconds; `None` without one.
+    async fn check(config: &Config) -> Option<Result<(), String>> {
+        match Self::new(config) {
+            Self::Log(_) => None,
+            #[cfg(feature = "smtp")]
+            Self::Smtp(transport) => {
+                let check = transport.test_connection();
+                Some(
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), check).await {
+                        Ok(Ok(true)) => Ok(()),
+                        Ok(Ok(false)) => Err("the server did not answer NOOP".to_owned()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("no answer within 10 s".to_owned()),
+                    },
+                )
+            }
+            #[cfg(feature = "smtp")]
+            Self::Broken(why) => Some(Err(why)),
+        }
+    }
+}
+
+/// Whether the server of `SMTP_URL` answers within ten seconds; `None` without one.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+pub(crate) async fn check_smtp(config: &Config) -> Option<Result<(), String>> {
+    Transport::check(config).await
+}
+
+impl Mailer {
+    pub(crate) fn new(jobs: Jobs, config: &Config) -> Self {
+        let transport = Transport::new(config);
         let from = config.mail_from.clone();
         Self {
             jobs,

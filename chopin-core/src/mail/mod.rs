@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "cli")]
+pub(crate) use self::message::check_smtp;
 pub use self::message::{Mail, Mailer, Template};
 use crate::{
     jobs::{Enqueue, Job, JobError},
