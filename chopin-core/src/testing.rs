@@ -39,7 +39,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
 use tower::ServiceExt;
 
 use crate::{
-    ApiError,
+    api_error::ApiError,
     auth::{self, Role},
     config::{Config, vars},
     error::Error,
@@ -372,7 +372,8 @@ impl TempDatabase {
     async fn create(admin: &str) -> Result<Self, Error> {
         let fail = |e: &dyn std::fmt::Display| {
             Error::database(
-                crate::DatabaseUrl::new(admin).map_or_else(|_| String::new(), |u| u.to_string()),
+                crate::config::DatabaseUrl::new(admin)
+                    .map_or_else(|_| String::new(), |u| u.to_string()),
                 format!("{TEST_DATABASE_URL}: {e}"),
             )
         };

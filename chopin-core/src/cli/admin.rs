@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 
 use super::Failure;
 use crate::{
-    ApiError,
+    api_error::ApiError,
     app::App,
     auth::{self, Role},
     config::Config,

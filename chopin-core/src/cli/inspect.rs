@@ -11,7 +11,7 @@ use crate::{app::App, config::Config, paths, project::Project};
 /// data, and a database that is down or unmigrated must not hide them.
 async fn app(project: &Project) -> Result<App, Failure> {
     let mut config = Config::from_env()?;
-    config.database_url = crate::DatabaseUrl::new("sqlite::memory:")?;
+    config.database_url = crate::config::DatabaseUrl::new("sqlite::memory:")?;
     Ok(project.app(config).await?)
 }
 
