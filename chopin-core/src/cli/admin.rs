@@ -19,9 +19,9 @@ pub(super) async fn create_user(
     project: &Project,
     email: &str,
     username: &str,
-    role: &str,
+    role_name: &str,
 ) -> Result<(), Failure> {
-    let role = match role {
+    let role = match role_name {
         "user" => Role::User,
         "moderator" => Role::Moderator,
         "admin" => Role::Admin,
@@ -37,7 +37,7 @@ pub(super) async fn create_user(
         .await
         .map_err(|e| describe(&e))?;
     println!(
-        "created user {} ({}, {}, {role:?})",
+        "created user {}: {}, username {}, role {role_name}",
         user.id, user.email, user.username
     );
     app.state().db().close().await;

@@ -22,7 +22,7 @@ pub(super) async fn run(project: &Project, command: DbCommand) -> Result<(), Fai
                 .into());
             }
             let dropped = db::drop_all_tables(&config).await?;
-            println!("dropped {} tables", dropped.len());
+            println!("dropped {dropped} tables");
             migrate(project, &config).await?;
             seed(project, config).await
         }

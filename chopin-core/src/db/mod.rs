@@ -93,46 +93,70 @@ pub(crate) async fn connect(config: &Config) -> Result<(Db, Backend), Error> {
     }
 }
 
-/// Drops every table of the database at `DATABASE_URL` (its current schema on
-/// PostgreSQL): Chopin's, the application's and their migration records. The names
-/// dropped.
-pub(crate) async fn drop_all_tables(config: &Config) -> Result<Vec<String>, Error> {
+/// Drops every table of the database at `DATABASE_URL`, Chopin's, the application's and
+/// their migration records; on PostgreSQL, in its current schema, with the views,
+/// functions, sequences and types there too (Chopin's job queue has a trigger
+/// function). How many tables were dropped.
+pub(crate) async fn drop_all_tables(config: &Config) -> Result<usize, Error> {
     let (pool, backend) = connect(config).await?;
     let failed = |e: sqlx::Error| Error::database(config.database_url.to_string(), e);
     let mut conn = pool.acquire().await.map_err(failed)?;
-    let list = match backend {
-        Backend::Postgres => {
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
-             ORDER BY tablename"
-        }
-        Backend::Sqlite { .. } => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        }
+    // What to list, and how to drop each object listed (already quoted by the query).
+    let kinds: &[(&str, &str)] = match backend {
+        Backend::Postgres => &[
+            (
+                "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()",
+                "DROP TABLE IF EXISTS {} CASCADE",
+            ),
+            (
+                "SELECT quote_ident(viewname) FROM pg_views WHERE schemaname = current_schema()",
+                "DROP VIEW IF EXISTS {} CASCADE",
+            ),
+            (
+                "SELECT p.oid::regprocedure::text FROM pg_proc p \
+                 JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE n.nspname = current_schema() AND p.prokind IN ('f', 'p')",
+                "DROP ROUTINE IF EXISTS {} CASCADE",
+            ),
+            (
+                "SELECT quote_ident(sequencename) FROM pg_sequences \
+                 WHERE schemaname = current_schema()",
+                "DROP SEQUENCE IF EXISTS {} CASCADE",
+            ),
+            (
+                "SELECT quote_ident(t.typname) FROM pg_type t \
+                 JOIN pg_namespace n ON n.oid = t.typnamespace \
+                 WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'd')",
+                "DROP TYPE IF EXISTS {} CASCADE",
+            ),
+        ],
+        Backend::Sqlite { .. } => &[(
+            "SELECT '\"' || replace(name, '\"', '\"\"') || '\"' FROM sqlite_master \
+             WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            "DROP TABLE IF EXISTS {}",
+        )],
     };
-    let tables: Vec<String> = sqlx::query_scalar(list)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(failed)?;
     if let Backend::Sqlite { .. } = backend {
-        // Tables are dropped in name order, not in the order their keys allow.
+        // Tables are dropped in any order, not in the order their keys allow.
         conn.execute("PRAGMA foreign_keys = OFF")
             .await
             .map_err(failed)?;
     }
-    for table in &tables {
-        let drop = format!(
-            "DROP TABLE IF EXISTS \"{}\" CASCADE",
-            table.replace('"', "\"\"")
-        );
-        let drop = match backend {
-            Backend::Postgres => drop,
-            // SQLite has no CASCADE.
-            Backend::Sqlite { .. } => drop.trim_end_matches(" CASCADE").to_owned(),
-        };
-        conn.execute(sqlx::AssertSqlSafe(drop))
+    let mut tables = 0;
+    for (index, (list, drop)) in kinds.iter().enumerate() {
+        let names: Vec<String> = sqlx::query_scalar(*list)
+            .fetch_all(&mut *conn)
             .await
             .map_err(failed)?;
+        if index == 0 {
+            tables = names.len();
+        }
+        for name in names {
+            let drop = drop.replace("{}", &name);
+            conn.execute(sqlx::AssertSqlSafe(drop))
+                .await
+                .map_err(failed)?;
+        }
     }
     if let Backend::Sqlite { .. } = backend {
         conn.execute("PRAGMA foreign_keys = ON")

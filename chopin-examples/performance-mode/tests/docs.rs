@@ -6,7 +6,8 @@
 //! text). JSON error bodies are compared with a real answer, the nginx config is the one
 //! `basic-api/tests/scale_out.rs` runs, and architecture.md's blocks are diagrams.
 //!
-//! docs/getting-started.md is followed by `chopin-core/tests/getting_started.rs`, and
+//! docs/getting-started.md is followed by `chopin-core/tests/getting_started.rs`,
+//! docs/cli.md by `chopin-cli/tests/guide.rs`, and
 //! the basic-api README by that example's tests. The example README's wrk commands run
 //! for one second each against the debug binary. The benchmark and fuzz scripts
 //! (minutes of release or sanitizer builds each, on a quiet machine) are run by hand;
@@ -41,6 +42,11 @@ const ELSEWHERE: &[(&str, &str, &str)] = &[
         "docs/getting-started.md",
         "chopin-core/tests/getting_started.rs",
         "join(\"docs/getting-started.md\")",
+    ),
+    (
+        "docs/cli.md",
+        "chopin-cli/tests/guide.rs",
+        "join(\"docs/cli.md\")",
     ),
     (
         "chopin-examples/basic-api/README.md",
@@ -142,6 +148,9 @@ fn check_block(file: &str, block: &Block, session: &mut Session) -> Result<(), S
         "nginx" if file == "docs/deployment.md" => nginx_is_tested(),
         "" | "text" if file == "docs/architecture.md" => Ok(()),
         "" if content.starts_with("🎹 ") => banner(content, session),
+        "text" if content.starts_with("$ cargo install --path chopin-cli") => {
+            followed_elsewhere(content)
+        }
         "text" if content.starts_with("$ ") => run_transcript(content, session),
         "text" if content.starts_with("Error: application migration failed") => {
             migration_failure(content)
@@ -150,6 +159,30 @@ fn check_block(file: &str, block: &Block, session: &mut Session) -> Result<(), S
         "bash" => commands(content, session),
         _ => Err("no test runs or checks this block".into()),
     }
+}
+
+/// A transcript of the `chopin` command: each of its commands (split at `&&`) is one
+/// that docs/getting-started.md or docs/cli.md runs, and those guides are followed as
+/// written by their tests.
+fn followed_elsewhere(content: &str) -> Result<(), String> {
+    let guides: Vec<String> = ["docs/getting-started.md", "docs/cli.md"]
+        .iter()
+        .flat_map(|doc| blocks(&read(doc)))
+        .filter(|block| block.language == "bash")
+        .map(|block| block.content)
+        .collect();
+    for (command, _) in transcript(content) {
+        for part in command.split("&&").map(str::trim) {
+            let base = part.split(" --path ").next().unwrap_or(part);
+            if !guides
+                .iter()
+                .any(|block| block.lines().any(|l| l.trim().starts_with(base)))
+            {
+                return Err(format!("no guide runs `{part}`"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rust blocks of README.md and docs/ are doctests of `chopin_core` (src/lib.rs
