@@ -165,7 +165,9 @@ fn new_writes_a_project_with_an_example_resource() {
     ));
     // The shared helpers are imported, not repeated.
     assert!(
-        notes.contains("\nuse crate::fields::{Id, Paging, check, required, string, text};\n"),
+        notes.contains(
+            "\nuse crate::fields::{Id, Paging, check, delete_error, required, string, text};\n"
+        ),
         "{notes}"
     );
     assert!(!notes.contains("fn within("), "{notes}");
@@ -447,7 +449,7 @@ fn resources_are_registered_and_get_their_migrations() {
         "_create_reviews.up.sql",
     ));
     assert!(
-        up.contains("book_id    BIGINT  NOT NULL REFERENCES books (id) ON DELETE CASCADE"),
+        up.contains("book_id    BIGINT  NOT NULL REFERENCES books (id),"),
         "{up}"
     );
     assert!(

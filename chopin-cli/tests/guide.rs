@@ -75,7 +75,8 @@ fn follow_the_cli_guide(database: Database) {
     let _ = fs::remove_dir_all(&root);
 }
 
-/// A create, a read, and an update refused to a user who does not own the row.
+/// A create, a read, a delete refused while a row refers to the book, and an update
+/// refused to a user who does not own the row.
 async fn serves_its_resources(base: &str) {
     let client = tools::client();
     let mut tokens = Vec::new();
@@ -119,6 +120,15 @@ async fn serves_its_resources(base: &str) {
         .await
         .expect("review");
     assert_eq!(reviewed.status(), 201);
+
+    // A book a review refers to stays.
+    let refused = client
+        .delete(format!("{base}/api/books/{id}"))
+        .bearer_auth(&tokens[0])
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(refused.status(), 409);
 
     let refused = client
         .put(format!("{base}/api/books/{id}"))

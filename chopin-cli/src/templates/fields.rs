@@ -234,6 +234,17 @@ pub async fn exists(db: &Db, table: &str, id: i64) -> Result<bool, ApiError> {
     Ok(found.is_some())
 }
 
+/// A failed delete as the client should see it: a `409` when rows of another resource
+/// still refer to the row (their foreign key refuses the delete), else the database error.
+pub fn delete_error(error: sqlx::Error) -> ApiError {
+    match &error {
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
+            ApiError::conflict("other rows refer to it: delete or change them first")
+        }
+        _ => error.into(),
+    }
+}
+
 // sqlx's Any driver decodes neither a bool nor JSON alike on both backends: SQLite gives
 // bools back as integers (and the generated queries read PostgreSQL's as integers too),
 // and JSON is stored as text. A model with such a field reads its rows with these.

@@ -61,10 +61,9 @@ pub(crate) fn create_table(resource: &Resource, backend: Backend) -> (String, St
             constraints.push(format!("CHECK ({column} IN (0, 1))"));
         }
         if let Some(target) = &field.target {
-            constraints.push(format!(
-                "REFERENCES {} (id) ON DELETE CASCADE",
-                crate::names::plural(target)
-            ));
+            // No cascade, as Rails' foreign keys: a row others refer to is not deleted
+            // (`409`) until they are, so a delete never takes rows the client did not name.
+            constraints.push(format!("REFERENCES {} (id)", crate::names::plural(target)));
         }
         if field.unique {
             constraints.push(format!("CONSTRAINT {plural}_{column}_key UNIQUE"));

@@ -70,7 +70,7 @@ impl Needs {
     /// What the module imports from `crate::fields`, in rustfmt's order: uppercase first,
     /// then as the bytes sort (no name is another's prefix but for `optional`).
     fn fields_imports(&self) -> Vec<&'static str> {
-        let mut names = vec!["Id", "Paging"];
+        let mut names = vec!["Id", "Paging", "delete_error"];
         let wanted = [
             ("check", self.errors),
             ("required", self.required),
@@ -945,6 +945,7 @@ fn handlers(out: &mut Text, resource: &Resource, needs: &Needs) {
     out.line(format!(
         "        (status = 404, description = \"No such {what}\", body = ApiError),"
     ));
+    out.line("        (status = 409, description = \"Other rows refer to it\", body = ApiError),");
     out.line("    )");
     out.line(")]");
     out.line("async fn delete(");
@@ -961,7 +962,8 @@ fn handlers(out: &mut Text, resource: &Resource, needs: &Needs) {
         &[
             "bind(id)".to_owned(),
             "execute(&db)".to_owned(),
-            "await?".to_owned(),
+            "await".to_owned(),
+            "map_err(delete_error)?".to_owned(),
         ],
         ";",
     ));

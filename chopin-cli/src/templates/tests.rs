@@ -360,6 +360,40 @@ fn cases(out: &mut Text, main: &Creatable<'_>) {
         end(out);
         out.line("");
     }
+    // A row referred to is not deleted while the reference stands.
+    for field in (resource.fields.iter()).filter(|f| !f.nullable) {
+        let Some(target) = &field.target else {
+            continue;
+        };
+        let (column, constant) = (
+            &field.column,
+            crate::names::plural(target).to_ascii_uppercase(),
+        );
+        start(
+            out,
+            &format!("a_{target}_referred_to_is_not_deleted"),
+            &["alice"],
+        );
+        out.line(&created);
+        out.raw(crate::layout::macro_call(
+            4,
+            "let parent = format!",
+            &[
+                format!("\"{{{constant}}}/{{}}\""),
+                format!("created[\"{column}\"]"),
+            ],
+            ";",
+        ));
+        out.line("    let response = app.delete(&parent).token(&alice.token).await;");
+        out.line("    assert_status(&response, StatusCode::CONFLICT);");
+        out.line(url);
+        out.line("    let response = app.delete(&url).token(&alice.token).await;");
+        out.line("    assert_status(&response, StatusCode::NO_CONTENT);");
+        out.line("    let response = app.delete(&parent).token(&alice.token).await;");
+        out.line("    assert_status(&response, StatusCode::NO_CONTENT);");
+        end(out);
+        out.line("");
+    }
 
     start(
         out,
