@@ -128,8 +128,12 @@ impl Guide {
             match language.as_str() {
                 "bash" if content.trim() == "cargo run" => self.start(),
                 "bash" if content.starts_with("git clone ") => {
-                    let script = format!("git clone -q {} chopin", workspace().display());
-                    self.run_ok(&script, LIMIT);
+                    // The clone comes from this checkout; the block's other lines run as
+                    // written.
+                    let rest: Vec<&str> = content.lines().skip(1).collect();
+                    let clone = format!("git clone -q {} chopin", workspace().display());
+                    let script = format!("{clone}\n{}", rest.join("\n"));
+                    self.run_ok(&script, BUILD_LIMIT);
                 }
                 "bash" => {
                     let script = (self.rewrite)(content).replace("localhost:3000", &self.address);
