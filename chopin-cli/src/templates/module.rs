@@ -24,7 +24,7 @@ struct Needs {
     by_hand: bool,
     /// A unique field: a `409` when taken.
     unique: bool,
-    /// A reference: a `404` when it names no row.
+    /// A reference: a `409` when it names no row.
     references: bool,
     /// An `errors` list in `validated`: a field with a check.
     errors: bool,
@@ -428,7 +428,7 @@ fn validated(out: &mut Text, resource: &Resource, needs: &Needs) {
     let Resource { camel, .. } = resource;
     out.line("/// The fields of `input`, checked, or a `422` naming each bad one.");
     if needs.references {
-        out.line("/// A reference to no row is a `404` naming it.");
+        out.line("/// A reference to no row is a `409` naming it.");
         out.raw(signature(
             0,
             "async fn validated",
@@ -493,9 +493,9 @@ fn validated(out: &mut Text, resource: &Resource, needs: &Needs) {
             .collect();
         out.raw(array(4, "let ids = ", &ids, ";"));
         out.line(
-            "    // A `404`, as for a missing row in the path: the request is well formed, but",
+            "    // A `409`, as for the foreign key it stands for: the request is well formed, but",
         );
-        out.line("    // refers to a row that is not there.");
+        out.line("    // conflicts with the rows there are.");
         out.line("    let mut missing = Vec::new();");
         out.line("    for ((field, table), id) in REFERENCES.into_iter().zip(ids) {");
         out.line("        if let Some(id) = id");
@@ -507,7 +507,7 @@ fn validated(out: &mut Text, resource: &Resource, needs: &Needs) {
         out.line("    if missing.is_empty() {");
         out.line("        Ok(fields)");
         out.line("    } else {");
-        out.line("        Err(ApiError::not_found(missing.join(\"; \")))");
+        out.line("        Err(ApiError::conflict(missing.join(\"; \")))");
         out.line("    }");
         out.line("}");
         out.line("");
@@ -526,7 +526,7 @@ fn conflict(out: &mut Text, needs: &Needs) {
     match (needs.unique, needs.references) {
         (true, true) => {
             out.line("/// A failed write as the client should see it: a `409` naming the unique field another");
-            out.line("/// row has, a `404` naming the references if a row they refer to was deleted meanwhile,");
+            out.line("/// row has, a `409` naming the references if a row they refer to was deleted meanwhile,");
             out.line("/// or the database error as it is.");
         }
         (true, false) => {
@@ -534,7 +534,7 @@ fn conflict(out: &mut Text, needs: &Needs) {
             out.line("/// row has, or the database error as it is.");
         }
         _ => {
-            out.line("/// A failed write as the client should see it: a `404` naming the references if a row");
+            out.line("/// A failed write as the client should see it: a `409` naming the references if a row");
             out.line("/// they refer to was deleted meanwhile, or the database error as it is.");
         }
     }
@@ -559,7 +559,7 @@ fn conflict(out: &mut Text, needs: &Needs) {
     if needs.references {
         out.line("        sqlx::Error::Database(e) if e.is_foreign_key_violation() => {");
         out.line("            let fields = REFERENCES.map(|(field, _)| field).join(\", \");");
-        out.line("            ApiError::not_found(format!(\"{fields}: a row it refers to was deleted\"))");
+        out.line("            ApiError::conflict(format!(\"{fields}: a row it refers to was deleted\"))");
         out.line("        }");
     }
     out.line("        _ => error.into(),");
@@ -656,10 +656,15 @@ fn handlers(out: &mut Text, resource: &Resource, needs: &Needs) {
             .filter(|f| f.unique)
             .map(|f| format!("`{}`", f.column))
             .collect();
-        format!(
-            "        (status = 409, description = \"Another {what} has this {}\", body = ApiError),",
-            unique.join(" or ")
-        )
+        let description = match (needs.unique, needs.references) {
+            (true, true) => format!(
+                "Another {what} has this {}, or a reference names no row",
+                unique.join(" or ")
+            ),
+            (true, false) => format!("Another {what} has this {}", unique.join(" or ")),
+            _ => "A reference names no row".to_owned(),
+        };
+        format!("        (status = 409, description = \"{description}\", body = ApiError),")
     };
     let map_conflict = needs.unique || needs.references;
     let validated_call = if needs.references {
@@ -744,12 +749,7 @@ fn handlers(out: &mut Text, resource: &Resource, needs: &Needs) {
     ));
     out.line("        (status = 400, description = \"Malformed JSON\", body = ApiError),");
     out.line("        (status = 401, description = \"Not signed in\", body = ApiError),");
-    if needs.references {
-        out.line(
-            "        (status = 404, description = \"A reference names no row\", body = ApiError),",
-        );
-    }
-    if needs.unique {
+    if needs.unique || needs.references {
         out.line(&conflict_doc);
     }
     out.line("        (status = 415, description = \"Not `application/json`\", body = ApiError),");
@@ -856,16 +856,10 @@ fn handlers(out: &mut Text, resource: &Resource, needs: &Needs) {
     out.line(format!(
         "        (status = 403, description = \"Someone else's {what}\", body = ApiError),"
     ));
-    if needs.references {
-        out.line(format!(
-            "        (status = 404, description = \"No such {what}, or a reference names no row\", body = ApiError),"
-        ));
-    } else {
-        out.line(format!(
-            "        (status = 404, description = \"No such {what}\", body = ApiError),"
-        ));
-    }
-    if needs.unique {
+    out.line(format!(
+        "        (status = 404, description = \"No such {what}\", body = ApiError),"
+    ));
+    if needs.unique || needs.references {
         out.line(&conflict_doc);
     }
     out.line("        (status = 415, description = \"Not `application/json`\", body = ApiError),");

@@ -345,7 +345,7 @@ fn cases(out: &mut Text, main: &Creatable<'_>) {
 
     let references: Vec<String> = columns(resource, |f| f.target.is_some());
     if !references.is_empty() {
-        start(out, "a_reference_to_no_row_is_404", &["alice"]);
+        start(out, "a_reference_to_no_row_is_409", &["alice"]);
         out.raw(array(4, "let fields = ", &references, ";"));
         out.line("    for field in fields {");
         out.line(format!(
@@ -354,7 +354,7 @@ fn cases(out: &mut Text, main: &Creatable<'_>) {
         ));
         out.line("        body[field] = json!(999_999);");
         out.line("        let response = app.post(PATH).token(&alice.token).json(&body).await;");
-        out.line("        assert_status(&response, StatusCode::NOT_FOUND);");
+        out.line("        assert_status(&response, StatusCode::CONFLICT);");
         out.line("        assert!(response.text().contains(field), \"{}\", response.text());");
         out.line("    }");
         end(out);
