@@ -6,9 +6,12 @@ latency, requests per server-CPU-second (utime+stime from /proc/PID/stat over th
 measured window), idle and peak RSS.
 
 Baselines, all measured in the same run: plain hyper, axum::serve as documented
-(Nagle on) and with TCP_NODELAY, and may-minihttp (TechEmpower's plaintext and JSON
-routes on one `may` worker). Ratios of requests per CPU-second are against hyper's
-`/`, axum::serve's (Nagle on) `/` and may-minihttp's `/plaintext`, for the same shape.
+(Nagle on) and with TCP_NODELAY, axum::serve with TCP_NODELAY and the tower-http
+layers that give what Chopin gives by default (request id, security headers, tracing,
+closed CORS, timeout, panic guard, body limit), and may-minihttp (TechEmpower's
+plaintext and JSON routes on one `may` worker). Ratios of requests per CPU-second are
+against hyper's `/`, axum::serve + TCP_NODELAY's `/`, the tower-http stack's `/` and
+may-minihttp's `/plaintext`, for the same shape.
 """
 
 import os
@@ -35,6 +38,8 @@ def chopin(mode, environment):
     env = {"SERVER_MODE": mode, "ENVIRONMENT": environment, "SERVER_WORKERS": "1"}
     if environment == "production":
         env["JWT_SECRET"] = SECRET
+        # Production requires a mail server; nothing here sends mail.
+        env["SMTP_URL"] = "smtp://127.0.0.1:2525"
     return env
 
 
@@ -43,6 +48,8 @@ SERVERS = [
     ("hyper", f"{TARGET}/bench-hyper", {}, ["/"]),
     ("axum::serve (Nagle on)", f"{TARGET}/bench-axum", {}, ["/"]),
     ("axum::serve + TCP_NODELAY", f"{TARGET}/bench-axum", {"NODELAY": "1"}, ["/"]),
+    ("axum::serve + TCP_NODELAY + tower-http stack", f"{TARGET}/bench-axum-stack", {},
+     ["/"]),
     ("may-minihttp", f"{TARGET}/bench-may-minihttp", {}, ["/plaintext", "/json"]),
     # Not a bar: hyper doing what a fast route does (headers, header-read timeout).
     ("hyper + fast-route headers/timeout", f"{TARGET}/bench-hyper",
@@ -165,16 +172,20 @@ def main():
     print(f"\n{RUNS} runs x {DURATION} s, wrk -t1 -c{CONNECTIONS}, server on core 0, "
           f"wrk on core 1; medians.\n")
     print("| server | path | shape | req/s | p99 ms | req/CPU-s | vs hyper "
-          "| vs axum::serve (Nagle on) | vs may-minihttp |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+          "| vs axum::serve + TCP_NODELAY | vs axum + tower-http stack "
+          "| vs may-minihttp |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for (name, path, shape) in samples:
         per_cpu = median((name, path, shape), "per_cpu")
         hyper = median(("hyper", "/", shape), "per_cpu")
-        axum = median(("axum::serve (Nagle on)", "/", shape), "per_cpu")
+        axum = median(("axum::serve + TCP_NODELAY", "/", shape), "per_cpu")
+        stack = median(("axum::serve + TCP_NODELAY + tower-http stack", "/", shape),
+                       "per_cpu")
         may = median(("may-minihttp", "/plaintext", shape), "per_cpu")
         print(f"| {name} | `{path}` | {shape} | {median((name, path, shape), 'rps'):,.0f} "
               f"| {median((name, path, shape), 'p99'):.2f} | {per_cpu:,.0f} "
-              f"| {per_cpu / hyper:.2f}x | {per_cpu / axum:.2f}x | {per_cpu / may:.2f}x |")
+              f"| {per_cpu / hyper:.2f}x | {per_cpu / axum:.2f}x | {per_cpu / stack:.2f}x "
+              f"| {per_cpu / may:.2f}x |")
     print("\n| server | idle RSS MiB | peak RSS MiB |")
     print("|---|---:|---:|")
     for name, values in memory.items():

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks Chopin against plain hyper, plain axum::serve (Nagle on and with
-# TCP_NODELAY) and may-minihttp in one run.
+# TCP_NODELAY), axum::serve with the tower-http stack matching Chopin's defaults and
+# may-minihttp in one run.
 # Usage: bench/run.sh            (RUNS=3 DURATION=5 CONNECTIONS=64 by default)
 # Not part of CI: it needs two quiet cores and takes several minutes.
 set -euo pipefail
@@ -15,7 +16,7 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum \
-  -p bench-may-minihttp
+  -p bench-axum-stack -p bench-may-minihttp
 mkdir -p target/bench
 python3 bench/run.py "$@" | tee target/bench/latest.md
 python3 bench/chart.py target/bench/latest.md target/bench/latest.svg

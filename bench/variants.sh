@@ -10,7 +10,7 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk
 fi
 
-cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum \
+cargo build --release --locked -p chopin-performance-mode -p bench-hyper -p bench-axum -p bench-axum-stack \
   -p bench-may-minihttp
 CARGO_TARGET_DIR=target/variant-system-alloc \
   cargo build --release --locked -p chopin-performance-mode --no-default-features
