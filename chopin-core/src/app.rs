@@ -371,6 +371,7 @@ impl App {
             routes,
             &config,
             middleware::HostCheck::Here,
+            middleware::Stamp::Here,
         ))
     }
 

@@ -136,9 +136,10 @@ settings! {
         /// Performance mode: pending connections queued per listener before the kernel
         /// refuses more.
         backlog: u32 = SERVER_BACKLOG, count("a queue length", 1, 65535), default 1024;
-        /// Performance mode: `on` answers fast routes from Chopin's own HTTP/1 loop, which
-        /// hands every other request to hyper; `off` serves everything through hyper (same
-        /// answers, for comparison).
+        /// Performance mode: `on` answers fast routes and most router requests from
+        /// Chopin's own HTTP/1 loop, which hands the rest (upgrades, chunked or unread
+        /// bodies, HTTP/1.0) to hyper; `off` serves everything through hyper (same answers,
+        /// for comparison).
         fast_lane: bool = FAST_LANE, ONE_OF, default true;
         /// After SIGTERM, how long the server keeps accepting and serving while `/readyz`
         /// answers `503` (if anything has asked `/readyz`), so that a load balancer

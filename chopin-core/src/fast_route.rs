@@ -637,8 +637,20 @@ impl Output {
         }
     }
 
+    /// The buffer heads are written into, after everything before.
     #[inline]
-    fn push_body(&mut self, body: &Bytes) {
+    pub(crate) fn head(&mut self) -> &mut Vec<u8> {
+        &mut self.bytes
+    }
+
+    #[inline]
+    pub(crate) fn push_head(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// Appends a body: a large one is written from its own `Bytes`, not copied.
+    #[inline]
+    pub(crate) fn push_body(&mut self, body: &Bytes) {
         if body.len() >= SHARED_BODY {
             self.shared.push((self.bytes.len(), body.clone()));
             self.shared_len += body.len();
@@ -697,11 +709,6 @@ impl FastRoutes {
     /// Whether cross-origin requests must go through the CORS middleware.
     pub(crate) fn cors(&self) -> bool {
         self.cors
-    }
-
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 
     /// The response for `request` if a fast route answers it, else `None`.

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use axum::{
     Router,
+    body::Body,
     extract::ws::{Message, WebSocket, WebSocketUpgrade},
     routing::get,
 };
+use bytes::Bytes;
 use chopin_core::ServerMode;
 use common::{
     Gate, Running, app, app_with, config_in,
@@ -21,6 +23,7 @@ use common::{
     start_app, within,
 };
 use futures_util::{SinkExt, StreamExt};
+use http::{StatusCode, header};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -36,13 +39,46 @@ const GET_JSON: &str = "GET /json HTTP/1.1\r\nHost: localhost\r\n\r\n";
 async fn start(mode: ServerMode, tune: impl FnOnce(&mut chopin_core::Config)) -> Running {
     let mut config = config_in(mode);
     tune(&mut config);
-    let app = app(config).await.router(
-        Router::new()
-            .route("/ws", get(echo_upgrade))
-            .route("/big", get(|| async { "x".repeat(256 * 1024) })),
-    );
-    start_app(app).await
+    start_app(app(config).await.router(more_routes())).await
 }
+
+/// Routes beside the common ones: an upgrade, a large answer, a streamed one and
+/// answers without a body.
+fn more_routes() -> Router {
+    Router::new()
+        .route("/ws", get(echo_upgrade))
+        .route("/big", get(|| async { "x".repeat(256 * 1024) }))
+        .route("/stream", get(streamed))
+        .route("/no-content", get(|| async { StatusCode::NO_CONTENT }))
+        // Sets a security header and a request id of its own: its header wins, the
+        // stack's id wins.
+        .route(
+            "/own-headers",
+            get(|| async {
+                (
+                    [
+                        (header::X_FRAME_OPTIONS, "SAMEORIGIN"),
+                        (header::HeaderName::from_static("x-request-id"), "mine"),
+                    ],
+                    "own",
+                )
+            }),
+        )
+        .route(
+            "/not-modified",
+            get(|| async { (StatusCode::NOT_MODIFIED, [(header::ETAG, "\"v1\"")]) }),
+        )
+}
+
+/// Three chunks, each sent after the task yields: a body of unknown length.
+async fn streamed() -> Body {
+    Body::from_stream(futures_util::stream::unfold(0, |n| async move {
+        tokio::task::yield_now().await;
+        (n < 3).then(|| (Ok::<_, std::io::Error>(Bytes::from(STREAMED[n])), n + 1))
+    }))
+}
+
+const STREAMED: [&str; 3] = ["one,", "two,", "three"];
 
 async fn echo_upgrade(upgrade: WebSocketUpgrade) -> axum::response::Response {
     upgrade.on_upgrade(|mut socket: WebSocket| async move {
@@ -860,7 +896,12 @@ const JSON_BODY: &[u8] = br#"{"message":"Hello, World!"}"#;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_split_at_every_byte_offset_are_answered() {
     let server = start(ServerMode::Performance, |_| {}).await;
-    let pipeline = format!("{GET_JSON}GET / HTTP/1.1\r\nHost: localhost\r\n\r\n{GET_JSON}");
+    // A fast route, a router `GET`, a router `POST` with its body (a body split from
+    // its head is hyper's to read) and a fast route again.
+    let pipeline = format!(
+        "{GET_JSON}GET / HTTP/1.1\r\nHost: localhost\r\n\r\n\
+         POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello{GET_JSON}"
+    );
     let bytes = pipeline.as_bytes();
     for offset in 1..bytes.len() {
         let mut stream = connect(&server).await;
@@ -870,21 +911,22 @@ async fn requests_split_at_every_byte_offset_are_answered() {
             // A whole request: its answer arrives before the rest is sent.
             assert_eq!(read_responses(&mut stream, 1).await[0].1, JSON_BODY);
             stream.write_all(&bytes[offset..]).await.expect("write");
-            let rest = read_responses(&mut stream, 2).await;
-            assert_eq!((rest[0].0, rest[1].1.as_slice()), (200, JSON_BODY));
+            let rest = read_responses(&mut stream, 3).await;
+            assert_eq!((rest[0].0, rest[2].1.as_slice()), (200, JSON_BODY));
             continue;
         }
         tokio::task::yield_now().await;
         stream.write_all(&bytes[offset..]).await.expect("write");
-        let answers = read_responses(&mut stream, 3).await;
+        let answers = read_responses(&mut stream, 4).await;
         let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
-        assert_eq!(statuses, [200, 200, 200], "split at {offset}");
+        assert_eq!(statuses, [200, 200, 200, 200], "split at {offset}");
         assert_eq!(answers[0].1, JSON_BODY, "split at {offset}");
         assert!(
             String::from_utf8_lossy(&answers[1].1).contains(r#""framework":"chopin""#),
             "split at {offset}: the welcome document"
         );
-        assert_eq!(answers[2].1, JSON_BODY, "split at {offset}");
+        assert_eq!(answers[2].1, b"5", "split at {offset}");
+        assert_eq!(answers[3].1, JSON_BODY, "split at {offset}");
     }
     server.shutdown().await.expect("shutdown");
 }
@@ -945,6 +987,186 @@ async fn sixty_four_pipelined_requests_get_their_answers_in_order() {
         }
         server.shutdown().await.expect("shutdown");
     }
+}
+
+/// Every way an HTTP/1 connection is served: the fast lane (which takes router
+/// requests to the router itself), performance mode through hyper only, standard mode.
+const PATHS: [(ServerMode, bool); 3] = [
+    (ServerMode::Performance, true),
+    (ServerMode::Performance, false),
+    (ServerMode::Standard, false),
+];
+
+const WS_UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+    Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// What a body must be, or hold.
+#[derive(Clone, Copy, Debug)]
+enum Expected {
+    Is(&'static [u8]),
+    Has(&'static str),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_pipelined_mixed_requests_are_answered_in_order() {
+    use Expected::{Has, Is};
+    let mix: [(&str, u16, Expected); 9] = [
+        (GET_JSON, 200, Is(JSON_BODY)),
+        (
+            "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            Has(r#""framework":"chopin""#),
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello",
+            200,
+            Is(b"5"),
+        ),
+        (
+            "GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            Is(b"one,two,three"),
+        ),
+        (
+            "GET /plaintext?n=1 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+            Is(b"Hello, World!"),
+        ),
+        (
+            "GET /no-content HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            204,
+            Is(b""),
+        ),
+        (
+            "GET /nope HTTP/1.1\r\nHost: localhost\r\nx-request-id: mixed-id\r\n\r\n",
+            404,
+            Has(r#""request_id":"mixed-id""#),
+        ),
+        (
+            "GET /not-modified HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            304,
+            Is(b""),
+        ),
+        (
+            "GET /panic HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            500,
+            Has("internal_error"),
+        ),
+    ];
+    // 62 of the mix, then a chunked request (hyper takes the connection over from the
+    // fast lane there) and an upgrade, which ends the pipeline.
+    let mut requests: Vec<(&str, u16, Expected)> = (0..62).map(|i| mix[i % mix.len()]).collect();
+    requests.push((
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n0\r\n\r\n",
+        200,
+        Is(b"5"),
+    ));
+    requests.push((WS_UPGRADE, 101, Is(b"")));
+    for (mode, fast_lane) in PATHS {
+        let label = format!("{mode:?}, fast lane {fast_lane}");
+        let server = start(mode, |c| c.fast_lane = fast_lane).await;
+        let mut stream = connect(&server).await;
+        let pipeline: String = requests.iter().map(|(request, ..)| *request).collect();
+        stream.write_all(pipeline.as_bytes()).await.expect("write");
+        let answers = read_responses(&mut stream, requests.len()).await;
+        for (i, ((request, status, body), (got, got_body))) in
+            requests.iter().zip(&answers).enumerate()
+        {
+            let text = String::from_utf8_lossy(got_body);
+            let matches = match body {
+                Is(bytes) => got_body == bytes,
+                Has(part) => text.contains(part),
+            };
+            assert!(
+                *got == *status && matches,
+                "{label}: answer {i} to {request:?}: {got} {text}"
+            );
+        }
+        // The upgraded connection would hold the drain until its deadline.
+        drop(stream);
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_before_a_slow_router_answer_leave_while_it_waits() {
+    for (mode, fast_lane) in PATHS {
+        let label = format!("{mode:?}, fast lane {fast_lane}");
+        let gate = Gate::default();
+        let mut config = config_in(mode);
+        config.fast_lane = fast_lane;
+        let server = start_app(app_with(config, gate.clone()).await.router(more_routes())).await;
+        let mut stream = connect(&server).await;
+        let slow = "GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let stream_get = "GET /stream HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let sent = format!("{GET_JSON}{slow}{stream_get}{GET_JSON}");
+        stream.write_all(sent.as_bytes()).await.expect("write");
+        // Nothing after `/slow` can be answered before it, and it waits for the gate.
+        let first = read_responses(&mut stream, 1).await;
+        assert_eq!(first[0].1, JSON_BODY, "{label}");
+        gate.open();
+        let rest = read_responses(&mut stream, 3).await;
+        let bodies: Vec<&[u8]> = rest.iter().map(|(_, body)| body.as_slice()).collect();
+        assert_eq!(
+            bodies,
+            [&b"done"[..], b"one,two,three", JSON_BODY],
+            "{label}"
+        );
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+/// The head of the one answer to `request` on a fresh connection: its status line,
+/// then its header lines sorted (the stack's header map reorders them as it removes
+/// and inserts, so the order carries no meaning), `date` masked.
+async fn head_of(server: &Running, request: &str) -> String {
+    let mut stream = connect(server).await;
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let head = read_head(&mut stream).await;
+    let mut lines = head.lines().filter(|line| !line.is_empty());
+    let status = lines.next().unwrap_or_default();
+    let mut fields: Vec<&str> = lines
+        .map(|line| match line.split_once(": ") {
+            Some(("date", _)) => "date: <now>",
+            _ => line,
+        })
+        .collect();
+    fields.sort_unstable();
+    format!("{status}\n{}", fields.join("\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn router_answers_are_framed_by_the_fast_lane_as_hyper_frames_them() {
+    // The fast lane's router answers against hyper's in the same mode: the same status
+    // line and header lines (the date masked), framing included.
+    let requests = [
+        "GET / HTTP/1.1",
+        "HEAD / HTTP/1.1",
+        "GET /stream HTTP/1.1",
+        "HEAD /stream HTTP/1.1",
+        "GET /no-content HTTP/1.1",
+        "GET /not-modified HTTP/1.1",
+        "GET /panic HTTP/1.1",
+        "GET /nope HTTP/1.1",
+        "DELETE /json HTTP/1.1",
+        "GET /big HTTP/1.1",
+        "OPTIONS /echo HTTP/1.1",
+        "GET /own-headers HTTP/1.1",
+    ];
+    let lane = start(ServerMode::Performance, |_| {}).await;
+    let hyper = start(ServerMode::Performance, |c| c.fast_lane = false).await;
+    for request in requests {
+        let request = format!("{request}\r\nHost: localhost\r\nx-request-id: same-id\r\n\r\n");
+        let (a, b) = (
+            head_of(&lane, &request).await,
+            head_of(&hyper, &request).await,
+        );
+        assert_eq!(a, b, "{request:?}");
+    }
+    lane.shutdown().await.expect("shutdown");
+    hyper.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

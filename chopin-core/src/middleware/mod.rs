@@ -55,7 +55,7 @@ use self::{
     body_limit::BodyLimitLayer,
     catch_panic::CatchPanicLayer,
     host::HostLayer,
-    request_id::{RequestId, RequestIdLayer, X_REQUEST_ID},
+    request_id::{RequestId, RequestIdLayer},
     timeout::TimeoutLayer,
 };
 use crate::{
@@ -68,6 +68,12 @@ pub use self::json_errors::KeepErrorBody;
 /// For the server: a request with a bad `Host` skips the fast routes and gets this
 /// stack's `400`.
 pub(crate) use self::host::{valid_host, valid_hosts};
+
+/// For the fast lane, which writes them as bytes.
+pub(crate) use self::{
+    request_id::{ID_LEN, X_REQUEST_ID, write_next_id},
+    security_headers::Lines,
+};
 
 /// axum's own cap on bodies read by extractors (`Bytes`, `Json`, ...).
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -103,6 +109,16 @@ pub(crate) enum HostCheck {
     Done,
 }
 
+/// Who writes the request id and the security headers on the response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stamp {
+    /// The stack, into the response's header map: hyper writes them.
+    Here,
+    /// The server, as prebuilt bytes where it writes the head (the fast lane), from the
+    /// id it put in the request's `x-request-id`.
+    ByServer,
+}
+
 /// An error the server answers without the stack, through the request id layer as the
 /// stack would: with its request id, security headers and JSON shape.
 pub(crate) type FixedAnswer = RequestId<Fixed>;
@@ -119,7 +135,7 @@ pub(crate) struct FixedAnswers {
 
 impl FixedAnswers {
     pub(crate) fn new(config: &Config) -> Self {
-        let layer = RequestIdLayer::new(error_body_timeout(config));
+        let layer = RequestIdLayer::new(error_body_timeout(config), Stamp::Here);
         Self {
             bad_host: layer.layer(Fixed(host::refusal)),
             panicked: layer.layer(Fixed(catch_panic::internal_error)),
@@ -153,13 +169,14 @@ pub(crate) fn wrap(
     routes: Routes,
     config: &Config,
     host: HostCheck,
+    stamp: Stamp,
 ) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send>
 + Clone
 + Send
 + Sync
 + 'static {
     ServiceBuilder::new()
-        .layer(RequestIdLayer::new(error_body_timeout(config)))
+        .layer(RequestIdLayer::new(error_body_timeout(config), stamp))
         .option_layer((host == HostCheck::Here).then_some(HostLayer))
         .option_layer(
             (!config.trusted_proxies.is_empty()).then(|| Extension(config.trusted_proxies.clone())),

@@ -28,7 +28,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
-use super::{json_errors::RenderErrorsFuture, security_headers};
+use super::{Stamp, json_errors::RenderErrorsFuture, security_headers};
 
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -55,10 +55,20 @@ fn random_prefix() -> u64 {
 
 /// A fresh request id from this thread's sequence: `{prefix:016x}-{counter:x}`.
 fn next_request_id() -> HeaderValue {
+    let mut id = [0u8; ID_LEN];
+    let len = write_next_id(&mut id);
+    // Hex digits and a dash are always a valid header value.
+    HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// The longest generated id.
+pub(crate) const ID_LEN: usize = 16 + 1 + 16;
+
+/// Writes a fresh request id into `id` and returns its length.
+pub(crate) fn write_next_id(id: &mut [u8; ID_LEN]) -> usize {
     // Formatted by hand: `format!` cost a thousand instructions per request.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = [0u8; 16 + 1 + 16];
-    let len = NEXT_ID.with(|(prefix, next)| {
+    NEXT_ID.with(|(prefix, next)| {
         let n = next.get();
         next.set(n.wrapping_add(1));
         for (i, byte) in id[..16].iter_mut().enumerate() {
@@ -70,9 +80,7 @@ fn next_request_id() -> HeaderValue {
             id[17 + i] = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
         }
         17 + digits
-    });
-    // Hex digits and a dash are always a valid header value.
-    HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("0"))
+    })
 }
 
 /// The client's id, if it sent exactly one that is safe to echo, log and put in JSON.
@@ -95,11 +103,15 @@ pub(crate) fn acceptable(id: &[u8]) -> bool {
 pub(crate) struct RequestIdLayer {
     /// How long an error body may take to read before it is replaced.
     error_body_timeout: Duration,
+    stamp: Stamp,
 }
 
 impl RequestIdLayer {
-    pub(crate) fn new(error_body_timeout: Duration) -> Self {
-        Self { error_body_timeout }
+    pub(crate) fn new(error_body_timeout: Duration, stamp: Stamp) -> Self {
+        Self {
+            error_body_timeout,
+            stamp,
+        }
     }
 }
 
@@ -110,6 +122,7 @@ impl<S> Layer<S> for RequestIdLayer {
         RequestId {
             inner,
             error_body_timeout: self.error_body_timeout,
+            stamp: self.stamp,
         }
     }
 }
@@ -118,6 +131,7 @@ impl<S> Layer<S> for RequestIdLayer {
 pub(crate) struct RequestId<S> {
     inner: S,
     error_body_timeout: Duration,
+    stamp: Stamp,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RequestId<S>
@@ -135,7 +149,12 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let id = match client_id(request.headers()) {
+        // The server put in an id of its own or the client's it checked.
+        let by_server = match self.stamp {
+            Stamp::ByServer => request.headers().get(X_REQUEST_ID),
+            Stamp::Here => None,
+        };
+        let id = match by_server.or_else(|| client_id(request.headers())) {
             Some(id) => id.clone(),
             None => {
                 let id = next_request_id();
@@ -149,6 +168,7 @@ where
         let stamped = Stamped {
             future: self.inner.call(request),
             request: Some((id.clone(), method, uri)),
+            stamp: self.stamp,
         };
         RenderErrorsFuture::new(stamped, Some(id), self.error_body_timeout)
     }
@@ -163,6 +183,7 @@ pin_project! {
         #[pin]
         future: F,
         request: Option<(HeaderValue, Method, Uri)>,
+        stamp: Stamp,
     }
 }
 
@@ -190,8 +211,10 @@ where
                 "request failed",
             );
         }
-        security_headers::add(response.headers_mut(), uri.path());
-        response.headers_mut().insert(X_REQUEST_ID, id);
+        if *this.stamp == Stamp::Here {
+            security_headers::add(response.headers_mut(), uri.path());
+            response.headers_mut().insert(X_REQUEST_ID, id);
+        }
         Poll::Ready(Ok(response))
     }
 }

@@ -73,16 +73,75 @@ static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
     }
 });
 
+/// Which kind of path `path` is, as an index into [`Templates::all`].
+fn kind(path: &str) -> usize {
+    if path.starts_with(AUTH_PREFIX) {
+        2
+    } else if is_docs(path) {
+        1
+    } else {
+        0
+    }
+}
+
+impl Templates {
+    fn all(&self) -> [&HeaderMap; 3] {
+        [&self.api, &self.docs, &self.auth]
+    }
+}
+
+/// The security headers of a response as the lines of its head, in the order the
+/// header map gives them, for a server that writes heads without the map.
+#[derive(Debug)]
+pub(crate) struct Lines {
+    /// Each header's name and its whole line, `name: value\r\n`.
+    entries: Vec<(HeaderName, Vec<u8>)>,
+    /// Bit `n` set when a name is `n` bytes long: most names are told apart from
+    /// these without comparing them.
+    lengths: u64,
+}
+
+impl Lines {
+    /// The lines of a response to a request for `path`.
+    pub(crate) fn for_path(path: &str) -> &'static Lines {
+        static LINES: LazyLock<[Lines; 3]> = LazyLock::new(|| {
+            TEMPLATES.all().map(|template| {
+                let entries: Vec<_> = template
+                    .iter()
+                    .map(|(name, value)| {
+                        let line = [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"];
+                        (name.clone(), line.concat())
+                    })
+                    .collect();
+                let lengths = (entries.iter()).fold(0, |bits, (name, _)| bits | length_bit(name));
+                Lines { entries, lengths }
+            })
+        });
+        &LINES[kind(path)]
+    }
+
+    /// Each header's name and its line.
+    pub(crate) fn entries(&self) -> &[(HeaderName, Vec<u8>)] {
+        &self.entries
+    }
+
+    /// Where `name` is among them.
+    pub(crate) fn position(&self, name: &HeaderName) -> Option<usize> {
+        if self.lengths & length_bit(name) == 0 {
+            return None;
+        }
+        self.entries.iter().position(|(line, _)| line == name)
+    }
+}
+
+/// A name's bit in [`Lines::lengths`]; names of 63 bytes or more share the last.
+fn length_bit(name: &HeaderName) -> u64 {
+    1 << name.as_str().len().min(63)
+}
+
 /// Adds the security headers `headers` lacks, for a response to a request for `path`.
 pub(super) fn add(headers: &mut HeaderMap, path: &str) {
-    let templates = &*TEMPLATES;
-    let template = if path.starts_with(AUTH_PREFIX) {
-        &templates.auth
-    } else if is_docs(path) {
-        &templates.docs
-    } else {
-        &templates.api
-    };
+    let template = TEMPLATES.all()[kind(path)];
     let own = std::mem::replace(headers, template.clone());
     // The handler's headers replace the defaults, all their values kept.
     let mut name = None;

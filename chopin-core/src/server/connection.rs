@@ -74,8 +74,9 @@ impl<T> Http<T>
 where
     T: Timer + Clone + Send + Sync + Unpin + 'static,
 {
-    /// `fast_routes` are answered by the fast lane when there is one (performance mode,
-    /// `FAST_LANE` on, at least one fast route).
+    /// With `fast_routes`, HTTP/1 connections start in the fast lane (performance mode,
+    /// `FAST_LANE` on), which answers those routes and takes most router requests to
+    /// the router itself.
     pub(super) fn new(config: &Config, timer: T, fast_routes: Option<Arc<FastRoutes>>) -> Self {
         let head_limit = config.request_head_limit;
         let mut http1 = http1::Builder::new();
@@ -105,16 +106,14 @@ where
             timer,
             header_read_timeout: config.header_read_timeout,
             write_timeout: config.write_timeout,
-            fast_lane: fast_routes
-                .filter(|routes| !routes.is_empty())
-                .map(|routes| {
-                    FastLane::new(
-                        routes,
-                        head_limit,
-                        config.header_read_timeout,
-                        config.write_timeout,
-                    )
-                }),
+            fast_lane: fast_routes.map(|routes| {
+                FastLane::new(
+                    routes,
+                    head_limit,
+                    config.header_read_timeout,
+                    config.write_timeout,
+                )
+            }),
         }
     }
 
@@ -163,7 +162,14 @@ where
             // for a head the sniff began.
             let (prefix, http1) = match &self.fast_lane {
                 Some(lane) => match lane
-                    .serve(prefix, &stream, &self.timer, &mut draining, started)
+                    .serve(
+                        prefix,
+                        &stream,
+                        &service,
+                        &self.timer,
+                        &mut draining,
+                        started,
+                    )
                     .await
                 {
                     Outcome::Handoff(rest) => (rest, None),

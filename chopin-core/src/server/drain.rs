@@ -242,6 +242,26 @@ pub(super) struct Held {
     id: u64,
 }
 
+/// The drain deadline, for a connection whose socket the drain cannot shut down (the
+/// fast lane borrows it) while it waits on a handler: the connection waits on this
+/// beside the handler and ends itself when it fires, as a shut-down socket would end it.
+#[derive(Debug, Default)]
+pub(super) struct Cut(Notify);
+
+impl Cut {
+    /// Completes once the drain deadline has passed.
+    pub(super) async fn fired(&self) {
+        self.0.notified().await;
+    }
+}
+
+impl ForceClose for Cut {
+    fn force_close(&self) {
+        // Kept if nobody waits yet: the next wait completes at once.
+        self.0.notify_one();
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         self.shared.leave(self.id);

@@ -1,18 +1,25 @@
 //! Performance mode's fast lane: every HTTP/1 connection starts in this loop, which reads
 //! into one buffer, parses request heads with `httparse` (hyper's own parser) and, while
-//! the requests are ones it fully owns, appends each answer to one output that leaves in
-//! one write per read: 16 pipelined requests cost one `write`. The output is bounded as
+//! the requests are ones it owns, appends each answer to one output that leaves in one
+//! write per read: 16 pipelined requests cost one `write`. The output is bounded as
 //! hyper's path is ([`BATCH_LIMIT`]): once that much waits, the lane writes it before
 //! parsing the next request, so a client that pipelines without reading holds at most
-//! one batch. Large static bodies are written from the route's shared `Bytes`.
+//! one batch. Large bodies are written from their own `Bytes`, not copied.
 //!
-//! It owns a request that standard mode would answer from a fast route with nothing
-//! else to decide: `GET` or `HEAD`, HTTP/1.1, a registered path, a valid `Host`, no body,
-//! no `Expect`, no `Upgrade`, no `Connection` other than `keep-alive`, no `Origin` when
-//! CORS is configured. At the first request it does not own (a malformed or oversized
-//! head included) it writes what it has answered and hands the connection, with every
-//! byte not yet consumed, to hyper serving the router, which answers from there: the
-//! answers stay in order and no byte is read twice or lost.
+//! It answers two kinds of requests itself:
+//! - a fast route's, when standard mode would answer it from the fast route with
+//!   nothing else to decide: `GET` or `HEAD`, HTTP/1.1, a valid `Host`, no body, no
+//!   `Expect`, no `Upgrade`, no `Connection` other than `keep-alive`, no `Origin` when
+//!   CORS is configured;
+//! - a router request hyper would only parse and pass on ([`router_lane`]): it builds
+//!   the `http::Request`, calls the same service hyper calls (the router inside the
+//!   whole default stack) and writes the answer as hyper would. While a handler or a
+//!   streaming body waits, what is already answered is written.
+//!
+//! At the first request it does not own (a malformed or oversized head, a chunked or
+//! unread body, an upgrade, HTTP/1.0) it writes what it has answered and hands the
+//! connection, with every byte not yet consumed, to hyper serving the router, which
+//! answers from there: the answers stay in order and no byte is read twice or lost.
 //!
 //! Between requests an idle connection keeps no buffer: both are released while it
 //! waits, so ten thousand idle connections cost their tasks and sockets only.
@@ -20,18 +27,28 @@
 use std::{
     io::{self, IoSlice},
     mem::MaybeUninit,
-    pin::Pin,
+    pin::{Pin, pin},
+    sync::{Arc, Weak},
+    task::Poll,
     time::{Duration, Instant},
 };
 
 use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderValue, header};
+use http_body_util::BodyExt;
 use hyper::rt::{Sleep, Timer};
 use tokio::net::TcpStream;
 
-use super::{BATCH_LIMIT, KEEP_BUFFER, date, drain::Draining, io::linger};
+use super::{
+    BATCH_LIMIT, KEEP_BUFFER, date,
+    drain::{Cut, Draining, ForceClose},
+    io::linger,
+    router_lane::{self, Framing, Stamp},
+    service::{AppService, ChopinService},
+};
 use crate::{
     fast_route::{FastRequest, FastRoute, FastRoutes, Output},
-    middleware::{request_id, valid_hosts},
+    middleware::{Lines, request_id, valid_hosts},
 };
 
 /// Headers parsed per request; a request with more goes to hyper (which allows 100).
@@ -78,6 +95,8 @@ pub(crate) struct Buffers {
     /// The last `Host` found valid: a client repeats it on every request, and
     /// comparing costs a fraction of validating it again.
     host: Vec<u8>,
+    /// Where the parts of the router request being answered are.
+    spans: router_lane::Spans,
 }
 
 impl Buffers {
@@ -86,6 +105,7 @@ impl Buffers {
     fn release(&mut self) {
         self.out.release();
         self.body = Vec::new();
+        self.spans.release();
     }
 
     /// Forgets written answers; a buffer a large answer grew is freed, not kept for
@@ -99,7 +119,19 @@ impl Buffers {
     }
 }
 
-/// A request the fast lane owns.
+/// Which way a parsed request goes.
+enum Lane<'r> {
+    /// A fast route answers it here.
+    Fast(Owned<'r>),
+    /// The router answers it through the lane ([`router_lane`]); its body is the
+    /// `body` bytes after the head, already read. `id` is the client's request id if
+    /// the stack would keep it.
+    Router { body: usize, id: Option<&'r [u8]> },
+    /// hyper answers it, and every request after it on the connection.
+    Hyper,
+}
+
+/// A request a fast route answers in the lane.
 struct Owned<'r> {
     route: &'r FastRoute,
     path: &'r str,
@@ -120,6 +152,18 @@ pub(super) enum Outcome {
     Closed,
 }
 
+/// How a router request through the lane ended.
+enum Routed {
+    /// Answered; the connection goes on.
+    Answered,
+    /// Answered, and the connection ends: `connection: close`, or the drain.
+    Close,
+    /// Not taken: hyper answers it, from the same bytes.
+    Handoff,
+    /// The connection failed (a write, or the response body).
+    Failed,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct FastLane {
     routes: std::sync::Arc<FastRoutes>,
@@ -136,6 +180,9 @@ pub(crate) enum Parsed {
     Full,
     /// The request at the start of the buffer is not the fast lane's.
     Handoff,
+    /// The request at the start of the buffer, a head of `head` bytes and a body of
+    /// `body`, goes to the router through the lane.
+    Router { head: usize, body: usize },
     /// The request at the start of the buffer panicked its computed route; it is
     /// left unconsumed for hyper to answer.
     Panicked,
@@ -160,17 +207,21 @@ impl FastLane {
     }
 
     /// Serves `stream`, whose first bytes are `buf` and which was accepted at
-    /// `started`, until the connection ends or a request needs hyper.
-    pub(super) async fn serve<T: Timer>(
+    /// `started`, until the connection ends or a request needs hyper. Router requests
+    /// go to `service`'s router.
+    pub(super) async fn serve<T: Timer, S: AppService>(
         &self,
         mut buf: BytesMut,
         stream: &TcpStream,
+        service: &ChopinService<S>,
         timer: &T,
         draining: &mut Draining,
         started: Instant,
     ) -> Outcome {
         let mut buffers = Buffers::default();
         let mut sleep: Option<Pin<Box<dyn Sleep>>> = None;
+        // The router inside the stack, cloned once the connection sends a router request.
+        let mut app = None;
         // When the connection started waiting for the request at the front of `buf`:
         // for the first, when the connection started, so the bytes read before this
         // loop count against the same header-read budget.
@@ -179,7 +230,8 @@ impl FastLane {
             let closing = draining.started();
             let (parsed, answered) =
                 date::with(|head_end| self.answer(&mut buf, &mut buffers, head_end, closing));
-            if !buffers.out.is_empty() {
+            // A router answer joins the batch: the write waits for the next stop.
+            if !buffers.out.is_empty() && !matches!(parsed, Parsed::Router { .. }) {
                 #[cfg(feature = "fuzzing")]
                 peak_output::record(buffers.out.len());
                 if let Err(err) = self
@@ -207,6 +259,43 @@ impl FastLane {
                     return Outcome::Handoff(buf.freeze());
                 }
                 Parsed::Full => continue,
+                Parsed::Router { head, body } => {
+                    let routed = self
+                        .route(
+                            &mut buf,
+                            head + body,
+                            head,
+                            service,
+                            app.get_or_insert_with(|| service.lane_app()),
+                            stream,
+                            &mut buffers,
+                            timer,
+                            &mut sleep,
+                            draining,
+                        )
+                        .await;
+                    let handoff = match routed {
+                        Routed::Answered => {
+                            waiting_since = Instant::now();
+                            continue;
+                        }
+                        Routed::Failed => return Outcome::Closed,
+                        Routed::Close => false,
+                        Routed::Handoff => true,
+                    };
+                    if self
+                        .flush(stream, &mut buffers, timer, &mut sleep)
+                        .await
+                        .is_err()
+                    {
+                        return Outcome::Closed;
+                    }
+                    if handoff {
+                        return Outcome::Handoff(buf.freeze());
+                    }
+                    linger(stream).await;
+                    return Outcome::Closed;
+                }
                 Parsed::NeedMore => {}
             }
 
@@ -288,8 +377,13 @@ impl FastLane {
                 let mut request = httparse::Request::new(&mut []);
                 match request.parse_with_uninit_headers(rest, &mut headers) {
                     Ok(httparse::Status::Complete(len)) if len < self.head_limit => {
-                        let Some(owned) = self.owned(&request, &mut buffers.host) else {
-                            break Parsed::Handoff;
+                        let owned = match self.lane(&request, &mut buffers.host, rest.len() - len) {
+                            Lane::Fast(owned) => owned,
+                            Lane::Router { body, id } => {
+                                buffers.spans.record(rest, &request, id);
+                                break Parsed::Router { head: len, body };
+                            }
+                            Lane::Hyper => break Parsed::Handoff,
                         };
                         let Some(method) = request.method else {
                             break Parsed::Handoff;
@@ -327,23 +421,21 @@ impl FastLane {
         (parsed, consumed > 0)
     }
 
-    /// How the fast lane answers `request`; `None` if the request is not the fast
-    /// lane's. `known_host` is the connection's last valid `Host`.
-    fn owned<'r>(
+    /// Which way `request` goes; `buffered` bytes follow its head. `known_host` is the
+    /// connection's last valid `Host`.
+    fn lane<'r>(
         &'r self,
         request: &httparse::Request<'_, 'r>,
         known_host: &mut Vec<u8>,
-    ) -> Option<Owned<'r>> {
-        if !matches!(request.method?, "GET" | "HEAD") {
-            return None;
-        }
-        if request.version? != 1 {
-            return None;
-        }
-        let target = request.path?;
-        if target.len() > MAX_URI_LEN {
-            // hyper's `414`.
-            return None;
+        buffered: usize,
+    ) -> Lane<'r> {
+        let (Some(method), Some(1), Some(target)) = (request.method, request.version, request.path)
+        else {
+            return Lane::Hyper;
+        };
+        // hyper's `414`, and the targets that are not a path (`*`, absolute-form).
+        if target.len() > MAX_URI_LEN || !target.starts_with('/') || method == "CONNECT" {
+            return Lane::Hyper;
         }
         let (path, query) = match target.as_bytes().iter().position(|&b| b == b'?') {
             // `?` is ASCII, so both halves are `str`s.
@@ -352,12 +444,12 @@ impl FastLane {
         };
         // A query hyper's URI parser might refuse is left to hyper.
         if !query.is_none_or(|query| query.bytes().all(is_plain_query_byte)) {
-            return None;
+            return Lane::Hyper;
         }
-        let route = self.routes.get(path.as_bytes())?;
-
         let (mut hosts, mut host) = (0usize, &[][..]);
         let (mut ids, mut id) = (0usize, &[][..]);
+        let (mut lengths, mut length) = (0usize, 0usize);
+        let mut origin = false;
         for header in request.headers.iter() {
             let name = header.name.as_bytes();
             let value = header.value;
@@ -368,41 +460,198 @@ impl FastLane {
                 ids += 1;
                 id = value;
             } else if name.eq_ignore_ascii_case(b"content-length") {
-                if value != b"0" {
-                    return None;
+                lengths += 1;
+                match parse_length(value) {
+                    Some(n) => length = n,
+                    None => return Lane::Hyper,
                 }
             } else if name.eq_ignore_ascii_case(b"connection") {
                 if !value.eq_ignore_ascii_case(b"keep-alive") {
-                    return None;
+                    return Lane::Hyper;
                 }
+            } else if name.eq_ignore_ascii_case(b"origin") {
+                origin = true;
             } else if name.eq_ignore_ascii_case(b"transfer-encoding")
                 || name.eq_ignore_ascii_case(b"expect")
                 || name.eq_ignore_ascii_case(b"upgrade")
-                || (self.routes.cors() && name.eq_ignore_ascii_case(b"origin"))
             {
-                return None;
+                return Lane::Hyper;
             }
         }
-        if hosts != 1 {
-            // The middleware answers it with a JSON 400.
-            return None;
+        // Two lengths are hyper's to refuse; a body not read whole is hyper's to read.
+        if hosts != 1 || lengths > 1 || length > buffered {
+            // A bad `Host` gets the middleware's JSON 400 through hyper.
+            return Lane::Hyper;
         }
         if host != known_host.as_slice() {
             if !valid_hosts(std::iter::once(host), true) {
-                return None;
+                return Lane::Hyper;
             }
             if host.len() <= KNOWN_HOST {
                 known_host.clear();
                 known_host.extend_from_slice(host);
             }
         }
-        let id = (ids == 1 && request_id::acceptable(id)).then_some(id);
-        Some(Owned {
-            route,
-            path,
-            query,
-            id,
-        })
+        let route = self.routes.get(path.as_bytes());
+        let get = matches!(method, "GET" | "HEAD");
+        match route {
+            // A fast route's `GET` the lane cannot answer as registered (a body, or an
+            // `Origin` that needs CORS headers) is answered by hyper's path, as in
+            // standard mode.
+            Some(route) if get => {
+                if length != 0 || (origin && self.routes.cors()) {
+                    return Lane::Hyper;
+                }
+                let id = (ids == 1 && request_id::acceptable(id)).then_some(id);
+                Lane::Fast(Owned {
+                    route,
+                    path,
+                    query,
+                    id,
+                })
+            }
+            _ => Lane::Router {
+                body: length,
+                id: (ids == 1 && request_id::acceptable(id)).then_some(id),
+            },
+        }
+    }
+
+    /// Answers the router request at the front of `buf` (`len` bytes, the first `head`
+    /// of them its head) through `service`, appending the answer to the output. What is
+    /// already answered is written first whenever the handler or its body waits.
+    #[allow(clippy::too_many_arguments)]
+    async fn route<T: Timer, S: AppService>(
+        &self,
+        buf: &mut BytesMut,
+        len: usize,
+        head: usize,
+        service: &ChopinService<S>,
+        app: &mut S,
+        stream: &TcpStream,
+        buffers: &mut Buffers,
+        timer: &T,
+        sleep: &mut Option<Pin<Box<dyn Sleep>>>,
+        draining: &Draining,
+    ) -> Routed {
+        // As `answer` reads it: the drain announced or started, this is the last answer.
+        let closing = draining.started();
+        let taken = buf.split_to(len).freeze();
+        let Some((request, id)) =
+            router_lane::request(&taken, head, &buffers.spans, service.peer())
+        else {
+            // Something in it hyper refuses: hyper answers it from the same bytes.
+            let mut joined = BytesMut::with_capacity(taken.len() + buf.len());
+            joined.extend_from_slice(&taken);
+            joined.extend_from_slice(buf);
+            *buf = joined;
+            return Routed::Handoff;
+        };
+        let lines = Lines::for_path(request.uri().path());
+        let method = request.method().clone();
+        let mut future = pin!(app.call(request));
+        let response = match poll_once(future.as_mut()).await {
+            Poll::Ready(response) => response,
+            Poll::Pending => {
+                if self.flush(stream, buffers, timer, sleep).await.is_err() {
+                    return Routed::Failed;
+                }
+                match until_cut(draining, future).await {
+                    Some(response) => response,
+                    None => return Routed::Failed,
+                }
+            }
+        };
+        let Ok(mut response) = response;
+        if closing {
+            // As hyper's path marks the answer in flight when the drain starts.
+            (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let written = date::with(|head_end| {
+            let stamp = Stamp {
+                lines,
+                id: id.as_bytes(),
+            };
+            let written = router_lane::write_head(
+                buffers.out.head(),
+                &response,
+                &method,
+                Some(stamp),
+                head_end,
+            );
+            if written.is_err() {
+                router_lane::write_refused(buffers.out.head(), head_end);
+            }
+            written
+        });
+        let Ok((framing, close)) = written else {
+            return Routed::Close;
+        };
+        if framing != Framing::Length(0) {
+            let mut body = response.into_body();
+            loop {
+                let frame = match poll_once(body.frame()).await {
+                    Poll::Ready(frame) => frame,
+                    Poll::Pending => {
+                        // A streaming body: what it sent so far goes out meanwhile.
+                        if self.flush(stream, buffers, timer, sleep).await.is_err() {
+                            return Routed::Failed;
+                        }
+                        match until_cut(draining, body.frame()).await {
+                            Some(frame) => frame,
+                            None => return Routed::Failed,
+                        }
+                    }
+                };
+                match frame {
+                    None => break,
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            router_lane::write_data(&mut buffers.out, framing, &data);
+                        }
+                        if buffers.out.len() >= BATCH_LIMIT
+                            && self.flush(stream, buffers, timer, sleep).await.is_err()
+                        {
+                            return Routed::Failed;
+                        }
+                    }
+                    Some(Err(err)) => {
+                        // As hyper does: the answer cannot be completed, so the
+                        // connection ends, after what was sent.
+                        tracing::debug!(%err, "response body failed");
+                        let _ = self.flush(stream, buffers, timer, sleep).await;
+                        return Routed::Failed;
+                    }
+                }
+            }
+            router_lane::write_end(&mut buffers.out, framing);
+        }
+        if close || closing {
+            Routed::Close
+        } else {
+            Routed::Answered
+        }
+    }
+
+    /// Writes what is answered, if anything.
+    async fn flush<T: Timer>(
+        &self,
+        stream: &TcpStream,
+        buffers: &mut Buffers,
+        timer: &T,
+        sleep: &mut Option<Pin<Box<dyn Sleep>>>,
+    ) -> io::Result<()> {
+        if buffers.out.is_empty() {
+            return Ok(());
+        }
+        #[cfg(feature = "fuzzing")]
+        peak_output::record(buffers.out.len());
+        let written = self.write_all(stream, &buffers.out, timer, sleep).await;
+        if let Err(err) = &written {
+            tracing::debug!(%err, "connection error");
+        }
+        buffers.written();
+        written
     }
 
     /// Writes `output` whole; a write that makes no progress for the write timeout
@@ -485,6 +734,28 @@ impl FastLane {
     }
 }
 
+/// `future`'s output, or `None` if the drain deadline passes first: the connection
+/// then ends, as a connection under hyper ends when the drain shuts its socket down.
+async fn until_cut<F: Future>(draining: &Draining, future: F) -> Option<F::Output> {
+    let cut = Arc::new(Cut::default());
+    let weak: Weak<dyn ForceClose> = Arc::downgrade(&cut) as Weak<dyn ForceClose>;
+    let _held = draining.hold(weak);
+    tokio::select! {
+        biased;
+        output = future => Some(output),
+        () = cut.fired() => {
+            tracing::debug!("the drain deadline passed while a handler was waiting");
+            None
+        }
+    }
+}
+
+/// Polls `future` once, in the task's context: ready, or pending with its wake-up
+/// registered.
+async fn poll_once<F: Future + Unpin>(mut future: F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await
+}
+
 /// Completes at `deadline`, never without one; reuses the connection's one sleep.
 async fn until<T: Timer>(
     timer: &T,
@@ -517,6 +788,14 @@ fn reserve(buf: &mut BytesMut) -> &mut BytesMut {
         buf.reserve(READ_BUFFER.max(buf.len()));
     }
     buf
+}
+
+/// A `Content-Length` value: digits only, as hyper reads it.
+fn parse_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Bytes RFC 3986 allows in a query, unescaped or percent-encoded.

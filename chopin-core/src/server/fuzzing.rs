@@ -22,8 +22,10 @@ pub(crate) type Serve = Box<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()>
 pub(crate) fn connections(config: &Config, routes: Routes, fast_routes: FastRoutes) -> Serve {
     tokio::spawn(CoarseTimer.sweep());
     let answers = middleware::FixedAnswers::new(config);
-    let app = middleware::wrap(routes, config, middleware::HostCheck::Done);
-    let service = ChopinService::new(fast_routes, app, answers);
+    let host = middleware::HostCheck::Done;
+    let lane_app = middleware::wrap(routes.clone(), config, host, middleware::Stamp::ByServer);
+    let app = middleware::wrap(routes, config, host, middleware::Stamp::Here);
+    let service = ChopinService::new(fast_routes, app, lane_app, answers);
     let fast_lane = config.fast_lane.then(|| service.fast_routes());
     let http = Arc::new(Http::new(config, CoarseTimer, fast_lane));
     // Never shut down: a connection ends when the client closes it.

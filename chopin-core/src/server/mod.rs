@@ -3,8 +3,10 @@
 //! - [`bind`]: resolving the host, one listener or one `SO_REUSEPORT` listener per worker.
 //! - [`connection`]: the connection policy both modes share: the connection cap, HTTP/1
 //!   or HTTP/2, head limit, timeouts, upgrades, drain.
-//! - [`fast_lane`]: performance mode's own read-parse-write loop for fast routes, in
-//!   front of hyper.
+//! - [`fast_lane`]: performance mode's own read-parse-write loop for fast routes and
+//!   most router requests, in front of hyper.
+//! - [`router_lane`]: how the fast lane builds a router request and writes its answer
+//!   as hyper would.
 //! - [`date`]: the per-thread `Date` cache of the fast lane.
 //! - [`io`]: the socket as hyper sees it (replayed first bytes, write timeout).
 //! - [`standard`]: one listener on the caller's multi-threaded runtime.
@@ -25,6 +27,7 @@ pub(crate) mod fuzzing;
 mod h2_idle;
 mod io;
 mod performance;
+mod router_lane;
 mod service;
 mod signal;
 mod standard;
@@ -57,7 +60,7 @@ use crate::{
     fast_route::FastRoutes,
     health::Readiness,
     jobs::Workers,
-    middleware,
+    middleware::{self, Stamp},
     routes::Routes,
 };
 
@@ -194,14 +197,19 @@ impl Server {
         };
         let answers = middleware::FixedAnswers::new(&self.config);
         // `ChopinService` checks `Host` before the fast routes.
-        let app = middleware::wrap(self.routes, &self.config, middleware::HostCheck::Done);
-        let service = ChopinService::new(self.fast_routes, app, answers);
+        let (host, config) = (middleware::HostCheck::Done, &self.config);
+        let lane_app = middleware::wrap(self.routes.clone(), config, host, Stamp::ByServer);
+        let app = middleware::wrap(self.routes, config, host, Stamp::Here);
+        let service = ChopinService::new(self.fast_routes, app, lane_app, answers);
         // One cap for the whole process, whichever worker accepts.
         let cap = std::sync::Arc::new(Semaphore::new(self.config.max_connections));
         let served = match self.listeners {
             Listeners::Standard(listener) => {
                 tracing::info!(addr = %self.local_addr, mode = "standard", "listening");
-                let http = Http::new(&self.config, TokioTimer::new(), None);
+                // The fast lane is per connection, not per core: standard mode's
+                // connections start in it too.
+                let fast_lane = self.config.fast_lane.then(|| service.fast_routes());
+                let http = Http::new(&self.config, TokioTimer::new(), fast_lane);
                 standard::serve(listener, service, http, cap, shutdown, linger, drain).await;
                 Ok(())
             }

@@ -53,6 +53,9 @@ pub(super) struct ChopinService<S> {
     fast_routes: Arc<FastRoutes>,
     /// The router inside the default middleware, which leaves `Host` to this service.
     app: S,
+    /// The same, for the fast lane, which writes the request id and the security
+    /// headers itself ([`crate::middleware::Stamp::ByServer`]).
+    lane_app: S,
     /// The answers to a bad `Host` and to a panicked computed fast route.
     answers: FixedAnswers,
     /// Set when the fast lane hands over a connection whose next request panicked its
@@ -74,6 +77,7 @@ impl<S: Clone> Clone for ChopinService<S> {
         Self {
             fast_routes: Arc::clone(&self.fast_routes),
             app: self.app.clone(),
+            lane_app: self.lane_app.clone(),
             answers: self.answers.clone(),
             next_panicked: AtomicBool::new(false),
             peer: self.peer,
@@ -86,10 +90,11 @@ impl<S> ChopinService<S>
 where
     S: AppService,
 {
-    pub(super) fn new(fast_routes: FastRoutes, app: S, answers: FixedAnswers) -> Self {
+    pub(super) fn new(fast_routes: FastRoutes, app: S, lane_app: S, answers: FixedAnswers) -> Self {
         Self {
             fast_routes: Arc::new(fast_routes),
             app,
+            lane_app,
             answers,
             next_panicked: AtomicBool::new(false),
             peer: None,
@@ -111,6 +116,19 @@ where
 
     pub(super) fn fast_routes(&self) -> Arc<FastRoutes> {
         Arc::clone(&self.fast_routes)
+    }
+
+    /// The connection's peer.
+    pub(super) fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The router inside the stack for the fast lane, which builds and checks its
+    /// requests (`Host` included), gives them their `ConnectInfo` and request id, and
+    /// writes the request id and security headers itself. The stack and the router are
+    /// always ready: one per connection answers every request, no `poll_ready` wait.
+    pub(super) fn lane_app(&self) -> S {
+        self.lane_app.clone()
     }
 
     /// This service, answering its first request with the panic `500`.

@@ -45,7 +45,8 @@ pub fn parse_responses(bytes: &[u8]) -> (Vec<u16>, usize) {
 }
 
 /// Status and body of the complete responses at the start of `bytes` (a `HEAD` answer
-/// must not be among them: its `Content-Length` has no body), and the bytes used.
+/// must not be among them: its `Content-Length` has no body), chunked bodies decoded,
+/// and the bytes used.
 pub fn responses(mut bytes: &[u8]) -> (Vec<(u16, Vec<u8>)>, usize) {
     let mut statuses = Vec::new();
     let mut used = 0;
@@ -55,21 +56,53 @@ pub fn responses(mut bytes: &[u8]) -> (Vec<(u16, Vec<u8>)>, usize) {
         let Ok(httparse::Status::Complete(head)) = response.parse(bytes) else {
             return (statuses, used);
         };
-        let length: usize = response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
-            .unwrap_or(0);
-        if bytes.len() < head + length {
-            return (statuses, used);
-        }
-        statuses.push((
-            response.code.expect("status"),
-            bytes[head..head + length].to_vec(),
-        ));
+        let chunked = response.headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("transfer-encoding")
+                && h.value.eq_ignore_ascii_case(b"chunked")
+        });
+        let (body, length) = if chunked {
+            match dechunk(&bytes[head..]) {
+                Some(decoded) => decoded,
+                None => return (statuses, used),
+            }
+        } else {
+            let length: usize = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
+                .unwrap_or(0);
+            if bytes.len() < head + length {
+                return (statuses, used);
+            }
+            (bytes[head..head + length].to_vec(), length)
+        };
+        statuses.push((response.code.expect("status"), body));
         bytes = &bytes[head + length..];
         used += head + length;
+    }
+}
+
+/// A whole chunked body at the start of `bytes`, decoded, and its length as sent;
+/// `None` until it is all there.
+pub fn dechunk(mut bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let (mut body, mut used) = (Vec::new(), 0);
+    loop {
+        let line = bytes.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..line]).ok()?, 16)
+            .expect("a chunk size");
+        if size == 0 {
+            // No trailers here: the last chunk and the blank line.
+            bytes
+                .get(line + 2..line + 4)
+                .filter(|end| *end == b"\r\n")?;
+            return Some((body, used + line + 4));
+        }
+        let chunk = bytes.get(line + 2..line + 2 + size + 2)?;
+        assert_eq!(&chunk[size..], b"\r\n", "a chunk ends with CRLF");
+        body.extend_from_slice(&chunk[..size]);
+        bytes = &bytes[line + 2 + size + 2..];
+        used += line + 2 + size + 2;
     }
 }
 
