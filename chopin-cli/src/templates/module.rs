@@ -559,7 +559,9 @@ fn conflict(out: &mut Text, needs: &Needs) {
     if needs.references {
         out.line("        sqlx::Error::Database(e) if e.is_foreign_key_violation() => {");
         out.line("            let fields = REFERENCES.map(|(field, _)| field).join(\", \");");
-        out.line("            ApiError::conflict(format!(\"{fields}: a row it refers to was deleted\"))");
+        out.line(
+            "            ApiError::conflict(format!(\"{fields}: a row it refers to was deleted\"))",
+        );
         out.line("        }");
     }
     out.line("        _ => error.into(),");
