@@ -260,20 +260,22 @@ impl FastLane {
                 }
                 Parsed::Full => continue,
                 Parsed::Router { head, body } => {
-                    let routed = self
-                        .route(
-                            &mut buf,
-                            head + body,
-                            head,
-                            service,
-                            app.get_or_insert_with(|| service.lane_app()),
-                            stream,
-                            &mut buffers,
-                            timer,
-                            &mut sleep,
-                            draining,
-                        )
-                        .await;
+                    // Boxed: its state (the stack's future, the response, the writes
+                    // that wait) would otherwise make every connection's task as large,
+                    // idle ones included.
+                    let routed = Box::pin(self.route(
+                        &mut buf,
+                        head + body,
+                        head,
+                        service,
+                        app.get_or_insert_with(|| service.lane_app()),
+                        stream,
+                        &mut buffers,
+                        timer,
+                        &mut sleep,
+                        draining,
+                    ))
+                    .await;
                     let handoff = match routed {
                         Routed::Answered => {
                             waiting_since = Instant::now();

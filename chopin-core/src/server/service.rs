@@ -52,10 +52,11 @@ impl<T> AppService for T where
 pub(super) struct ChopinService<S> {
     fast_routes: Arc<FastRoutes>,
     /// The router inside the default middleware, which leaves `Host` to this service.
-    app: S,
+    /// Shared: the stack is large, and each connection holds a `ChopinService`.
+    app: Arc<S>,
     /// The same, for the fast lane, which writes the request id and the security
     /// headers itself ([`crate::middleware::Stamp::ByServer`]).
-    lane_app: S,
+    lane_app: Arc<S>,
     /// The answers to a bad `Host` and to a panicked computed fast route.
     answers: FixedAnswers,
     /// Set when the fast lane hands over a connection whose next request panicked its
@@ -76,8 +77,8 @@ impl<S: Clone> Clone for ChopinService<S> {
     fn clone(&self) -> Self {
         Self {
             fast_routes: Arc::clone(&self.fast_routes),
-            app: self.app.clone(),
-            lane_app: self.lane_app.clone(),
+            app: Arc::clone(&self.app),
+            lane_app: Arc::clone(&self.lane_app),
             answers: self.answers.clone(),
             next_panicked: AtomicBool::new(false),
             peer: self.peer,
@@ -93,8 +94,8 @@ where
     pub(super) fn new(fast_routes: FastRoutes, app: S, lane_app: S, answers: FixedAnswers) -> Self {
         Self {
             fast_routes: Arc::new(fast_routes),
-            app,
-            lane_app,
+            app: Arc::new(app),
+            lane_app: Arc::new(lane_app),
             answers,
             next_panicked: AtomicBool::new(false),
             peer: None,
@@ -128,7 +129,7 @@ where
     /// writes the request id and security headers itself. The stack and the router are
     /// always ready: one per connection answers every request, no `poll_ready` wait.
     pub(super) fn lane_app(&self) -> S {
-        self.lane_app.clone()
+        S::clone(&self.lane_app)
     }
 
     /// This service, answering its first request with the panic `500`.
@@ -184,7 +185,7 @@ where
                 }
                 ChopinFuture::Router {
                     // The stack and the router are always ready, so no `poll_ready` wait.
-                    future: self.app.clone().call(request),
+                    future: S::clone(&self.app).call(request),
                     close,
                 }
             }
