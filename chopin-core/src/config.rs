@@ -136,7 +136,7 @@ settings! {
         /// Performance mode: pending connections queued per listener before the kernel
         /// refuses more.
         backlog: u32 = SERVER_BACKLOG, count("a queue length", 1, 65535), default 1024;
-        /// Performance mode: `on` answers fast routes and most router requests from
+        /// Both modes: `on` answers fast routes and most router requests from
         /// Chopin's own HTTP/1 loop, which hands the rest (upgrades, chunked or unread
         /// bodies, HTTP/1.0) to hyper; `off` serves everything through hyper (same answers,
         /// for comparison).

@@ -60,6 +60,7 @@ const ELSEWHERE: &[(&str, &str, &str)] = &[
 const BY_HAND: &[&str] = &[
     "bench/",
     "BINARY=bench-hyper bench/",
+    "BINARY=bench-axum bench/",
     "cargo install cargo-fuzz",
     "cd fuzz && ",
 ];
