@@ -53,6 +53,9 @@ pub(crate) struct Readiness {
     inner: Arc<Inner>,
 }
 
+/// How much longer a check waits than the pool waits for a connection.
+const POOL_TIMEOUT_FIRST: Duration = Duration::from_millis(250);
+
 #[derive(Debug)]
 struct Inner {
     db: Db,
@@ -111,7 +114,11 @@ impl Readiness {
             return Err("shutting down: send requests to another instance".to_owned());
         }
         let required = Arc::clone(&self.required());
-        let checked = tokio::time::timeout(self.inner.timeout, required.check(&self.inner.db));
+        // A little past the pool's own acquire timeout, which ends at the same moment
+        // when connecting is refused: the pool's error ("unavailable") says more than
+        // this one, and two equal timers would race.
+        let limit = self.inner.timeout + POOL_TIMEOUT_FIRST;
+        let checked = tokio::time::timeout(limit, required.check(&self.inner.db));
         let reason = match checked.await {
             Ok(Ok(())) => {
                 if !self.inner.ready.swap(true, Ordering::Relaxed) {
