@@ -62,7 +62,8 @@ struct Inner {
     /// Chopin's migrations, then the application's as [`crate::App::migrate`] adds
     /// them, after the routes are mounted.
     required: Mutex<Arc<Required>>,
-    /// A check waits no longer than a request waits for a connection.
+    /// How long a request waits for a connection; a check waits a little longer
+    /// ([`POOL_TIMEOUT_FIRST`]).
     timeout: Duration,
     draining: AtomicBool,
     /// Whether `/readyz` has been asked: something polls it, so a drain is worth

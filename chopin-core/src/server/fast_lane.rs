@@ -463,7 +463,7 @@ impl FastLane {
                 id = value;
             } else if name.eq_ignore_ascii_case(b"content-length") {
                 lengths += 1;
-                match parse_length(value) {
+                match router_lane::parse_length(value).and_then(|n| usize::try_from(n).ok()) {
                     Some(n) => length = n,
                     None => return Lane::Hyper,
                 }
@@ -790,14 +790,6 @@ fn reserve(buf: &mut BytesMut) -> &mut BytesMut {
         buf.reserve(READ_BUFFER.max(buf.len()));
     }
     buf
-}
-
-/// A `Content-Length` value: digits only, as hyper reads it.
-fn parse_length(value: &[u8]) -> Option<usize> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Bytes RFC 3986 allows in a query, unescaped or percent-encoded.

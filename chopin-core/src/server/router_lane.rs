@@ -430,7 +430,8 @@ fn end_line(out: &mut Vec<u8>, open: &mut Option<&HeaderName>, chunked_last: boo
     }
 }
 
-fn parse_length(value: &[u8]) -> Option<u64> {
+/// A `Content-Length` value: digits only, as hyper reads it.
+pub(super) fn parse_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
