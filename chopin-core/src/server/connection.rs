@@ -280,6 +280,7 @@ pub(super) async fn serve<S, T>(
     accept(&listener, http, &service, cap, &connections, stop).await;
     let announced = *linger.borrow_and_update();
     if !announced.is_zero() {
+        connections.announce();
         accept_queued(&listener, http, &service, cap, &connections).await;
     }
     drop(listener);
@@ -287,7 +288,7 @@ pub(super) async fn serve<S, T>(
     if !announced.is_zero() {
         let cut_short = linger.wait_for(Duration::is_zero);
         tokio::select! {
-            _ = tokio::time::timeout(announced.min(drain), connections.announce()) => {}
+            _ = tokio::time::timeout(announced.min(drain), connections.all_closed()) => {}
             _ = cut_short => {}
         }
     }

@@ -125,15 +125,13 @@ impl Drain {
     }
 
     /// Announces the drain: every answer from now on carries `connection: close`, but
-    /// idle connections are left open for their clients to use once more or to close.
-    /// Returns once every connection has closed.
-    pub(super) async fn announce(&self) {
-        {
-            let mut registry = self.shared.registry();
-            registry.closing = true;
-            self.shared.closing.store(true, Ordering::Release);
-        }
-        self.all_closed().await;
+    /// idle connections are left open for their clients to use once more or to close
+    /// ([`Drain::all_closed`] waits for that). Announced before the listener closes, so
+    /// a request a client sends once it sees the listener gone is answered closing.
+    pub(super) fn announce(&self) {
+        let mut registry = self.shared.registry();
+        registry.closing = true;
+        self.shared.closing.store(true, Ordering::Release);
     }
 
     /// Whether answers carry `connection: close`, for the service answering them.
@@ -157,7 +155,8 @@ impl Drain {
         self.all_closed().await;
     }
 
-    async fn all_closed(&self) {
+    /// Returns once every connection has closed.
+    pub(super) async fn all_closed(&self) {
         loop {
             let closed = self.shared.all_closed.notified();
             tokio::pin!(closed);
@@ -301,12 +300,13 @@ mod tests {
         let closing = drain.closing();
         let mut signal = drain.enter();
         assert!(!closing.is_set() && !signal.started());
-        let mut announce = std::pin::pin!(drain.announce());
-        assert!(futures_poll_once(announce.as_mut()).await.is_pending());
+        drain.announce();
         assert!(
             closing.is_set() && signal.started(),
             "answers close from now on"
         );
+        let mut announce = std::pin::pin!(drain.all_closed());
+        assert!(futures_poll_once(announce.as_mut()).await.is_pending());
         assert!(
             futures_poll_once(Pin::new(&mut signal)).await.is_pending(),
             "an idle connection is not told to close"
