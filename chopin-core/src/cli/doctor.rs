@@ -175,10 +175,13 @@ async fn database(project: &Project, config: &Config, report: &mut Report) {
 }
 
 async fn smtp(config: &Config, report: &mut Report) {
-    match mail::check_smtp(config).await {        None if config.environment == Environment::Production => report.line(
+    let production = config.environment == Environment::Production;
+    match mail::check_smtp(config).await {
+        None if production => report.line(
             Outcome::Fail,
             "mail",
-            "SMTP_URL is not set: mail is only logged; set it (e.g. smtps://user:pass@mail.example.com:465)",
+            "SMTP_URL is not set: mail is only logged; \
+             set it (e.g. smtps://user:pass@mail.example.com:465)",
         ),
         None => report.line(
             Outcome::Ok,
@@ -189,7 +192,10 @@ async fn smtp(config: &Config, report: &mut Report) {
         Some(Err(e)) => report.line(
             Outcome::Fail,
             "mail",
-            format!("{} does not answer: {e}; check SMTP_URL and that the server runs", config.smtp_url),
+            format!(
+                "{} does not answer: {e}; check SMTP_URL and that the server runs",
+                config.smtp_url
+            ),
         ),
     }
 }
