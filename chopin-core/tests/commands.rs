@@ -3,7 +3,7 @@
 //! `jobs discard` on it, on SQLite and on PostgreSQL; `doctor` against a real SMTP
 //! server, one that does not answer, and a database that is down.
 //!
-//! `cargo test` builds the example; run alone, build it first:
+//! `cargo test` builds the example; run alone, build it first (see `common::example`):
 //! `cargo build -p chopin-core --example commands && cargo test -p chopin-core --test commands`.
 
 mod common;
@@ -15,16 +15,18 @@ mod markdown;
 mod tools;
 
 use std::{
-    net::TcpListener,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use chopin_core::{App, AppState, Config, jobs::Job};
-use common::postgres::cluster;
+use common::{example, postgres::cluster};
 use markdown::run_within;
 use serde::{Deserialize, Serialize};
+use tools::{SmtpServer, free_port};
 
 /// Generous for a command that opens a database and prints a few lines.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -44,18 +46,6 @@ impl Job for Refused {
     }
 }
 
-fn binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let target = deps.parent().unwrap().parent().unwrap();
-    let binary = target.join("examples/commands");
-    assert!(
-        binary.exists(),
-        "{} is built by cargo test",
-        binary.display()
-    );
-    binary
-}
-
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("chopin-commands-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,7 +55,7 @@ fn scratch(name: &str) -> PathBuf {
 /// The binary with nothing of this environment but `PATH`, in `dir` (so no `.env` of
 /// the workspace is read), and `vars`.
 fn command(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut command = Command::new(binary());
+    let mut command = Command::new(example("commands"));
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -80,43 +70,49 @@ fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> (bool, String, Strin
     run_within(command(dir, vars, args), LIMIT)
 }
 
-/// Serves with `JOBS_ONLY=on` until the job `id` is dead, then stops with SIGTERM.
-async fn work_until_dead(dir: &Path, url: &str, state: &AppState, id: i64) {
-    let mut worker: Child = command(dir, &[("DATABASE_URL", url), ("JOBS_ONLY", "on")], &[])
+/// Serves with `JOBS_ONLY=on` until its log says the job `id` is dead, then stops it
+/// with SIGTERM and waits for it to exit 0.
+fn work_until_dead(dir: &Path, url: &str, id: i64) {
+    let mut worker = command(dir, &[("DATABASE_URL", url), ("JOBS_ONLY", "on")], &[])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the example");
-    let started = Instant::now();
-    loop {
-        let job: Option<String> = sqlx::query_scalar("SELECT state FROM chopin_jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(state.db())
-            .await
-            .unwrap();
-        if job.as_deref() == Some("dead") {
-            break;
+    let pid = worker.id().to_string();
+    let stderr = worker.stderr.take().expect("piped");
+    let (lines, log) = mpsc::channel();
+    let (exit, exited) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
         }
-        if started.elapsed() > LIMIT {
-            let _ = worker.kill();
-            panic!("job {id} not dead within {LIMIT:?}: {job:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let term = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = worker.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < LIMIT, "the example did not stop");
-        std::thread::sleep(Duration::from_millis(20));
+        let _ = exit.send(worker.wait());
+    });
+    let fail = |what: &str| -> ! {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("{what} within {LIMIT:?}")
     };
-    assert!(status.success(), "stopped by SIGTERM: {status:?}");
+    let dead = format!("id={id} ");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains("is dead") && line.contains(&dead) => break,
+            Ok(_) => {}
+            Err(_) => fail(&format!("no log line saying job {id} is dead")),
+        }
+    }
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    // The rest of the log goes to the reader, which waits for the exit after it.
+    drop(log);
+    match exited.recv_timeout(LIMIT) {
+        Ok(status) => {
+            let status = status.unwrap();
+            assert!(status.success(), "stopped by SIGTERM: {status:?}");
+        }
+        Err(_) => fail("the example did not stop"),
+    }
 }
 
 fn row_of<'a>(out: &'a str, start: &str) -> Vec<&'a str> {
@@ -148,7 +144,7 @@ async fn jobs_lists_a_dead_job_retries_it_and_discards_it() {
         assert!(ok);
         assert_eq!(row_of(&out, "default"), ["default", "1", "0", "0", "0"]);
 
-        work_until_dead(&dir, &url, &state, id).await;
+        work_until_dead(&dir, &url, id);
         let (ok, out, err) = run(&dir, &vars, &["jobs"]);
         assert!(ok, "{backend}: {err}");
         assert_eq!(row_of(&out, "default"), ["default", "0", "0", "0", "1"]);
@@ -186,7 +182,7 @@ async fn jobs_lists_a_dead_job_retries_it_and_discards_it() {
         let (ok, ..) = run(&dir, &vars, &["jobs", "discard", &id.to_string()]);
         assert!(!ok, "{backend}");
 
-        work_until_dead(&dir, &url, &state, id).await;
+        work_until_dead(&dir, &url, id);
         let (ok, out, err) = run(&dir, &vars, &["jobs", "discard", &id.to_string()]);
         assert!(ok, "{backend}: {err}");
         assert_eq!(out.trim_end(), format!("job {id} discarded"));
@@ -194,14 +190,6 @@ async fn jobs_lists_a_dead_job_retries_it_and_discards_it() {
         assert!(out.contains("(no jobs)"), "{backend}: {out}");
         state.db().close().await;
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The line `doctor` printed for `check`.
@@ -220,25 +208,11 @@ async fn doctor_checks_the_smtp_server_and_the_database() {
 
     let port = free_port();
     let smtp_url = format!("smtp://127.0.0.1:{port}");
-    let mut smtp = Command::new(tools::aiosmtpd())
-        .args(["-n", "-l", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aiosmtpd");
+    let smtp = SmtpServer::start(port, None);
     let vars = [("DATABASE_URL", url.as_str()), ("SMTP_URL", &smtp_url)];
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > LIMIT {
-            let _ = smtp.kill();
-            panic!("aiosmtpd not listening within {LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let (ok, out, err) = run(&dir, &vars, &["doctor"]);
     assert!(ok, "{out}{err}");
-    let _ = smtp.kill();
-    let _ = smtp.wait();
+    drop(smtp);
     assert_eq!(
         check(&out, "mail"),
         format!("ok    mail: {smtp_url} answers")

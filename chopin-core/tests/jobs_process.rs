@@ -6,13 +6,12 @@
 mod common;
 
 use std::{
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use chopin_core::{App, AppState, Config, jobs::Job};
-use common::postgres::cluster;
+use common::{example, postgres::cluster};
 use serde::{Deserialize, Serialize};
 
 const JOBS: i64 = 1000;
@@ -37,21 +36,9 @@ impl Job for Record {
     }
 }
 
-fn worker_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let target = deps.parent().unwrap().parent().unwrap();
-    let binary = target.join("examples/jobs_worker");
-    assert!(
-        binary.exists(),
-        "{} is built by cargo test",
-        binary.display()
-    );
-    binary
-}
-
 fn start_worker(url: &str, log: &str) -> Child {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(worker_binary())
+    Command::new(example("jobs_worker"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", url)

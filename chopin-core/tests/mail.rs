@@ -10,7 +10,6 @@ mod tools;
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::Duration,
 };
 
@@ -21,6 +20,7 @@ use chopin_core::{
 };
 use common::{client, config_in, postgres::cluster, start_app, within};
 use serde_json::{Value, json};
+use tools::{SmtpServer, free_port};
 
 struct Welcome<'a> {
     name: &'a str,
@@ -124,38 +124,6 @@ async fn without_smtp_url_mail_is_logged_and_written_to_mail_dir_in_both_modes()
     }
 }
 
-/// aiosmtpd on `port`, saving each mail into the Maildir `dir`.
-struct SmtpServer(Child);
-
-impl SmtpServer {
-    fn start(port: u16, dir: &Path) -> Self {
-        for sub in ["tmp", "new", "cur"] {
-            std::fs::create_dir_all(dir.join(sub)).unwrap();
-        }
-        let child = Command::new(tools::aiosmtpd())
-            .args(["-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start aiosmtpd");
-        Self(child)
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// The welcome mail's job: (attempts, last error).
 async fn mail_job(state: &AppState) -> Option<(i64, Option<String>)> {
     sqlx::query_as("SELECT attempts, last_error FROM chopin_jobs WHERE name = 'chopin_send_mail'")
@@ -199,7 +167,7 @@ async fn a_welcome_mail_is_retried_while_the_smtp_server_is_down_and_arrives_onc
         assert!(error.contains("onnect"), "{backend}: {error}");
 
         let maildir = temp_dir(&format!("maildir-{backend}"));
-        let _smtp = SmtpServer::start(port, &maildir);
+        let _smtp = SmtpServer::start(port, Some(&maildir));
         let mail = &files(&maildir.join("new"), 1).await[0];
         for part in [
             "To: ada@example.com",
@@ -225,16 +193,7 @@ async fn a_reset_mail_arrives_over_smtp_and_its_token_works_once() {
     for (backend, url) in [("sqlite", sqlite), ("postgres", cluster().fresh_database())] {
         let port = free_port();
         let maildir = temp_dir(&format!("reset-maildir-{backend}"));
-        let _smtp = SmtpServer::start(port, &maildir);
-        within("aiosmtpd to listen", async {
-            while tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_err()
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        let _smtp = SmtpServer::start(port, Some(&maildir));
         let mut config = config_in(ServerMode::Standard);
         config.database_url = url.parse().unwrap();
         config.smtp_url = SmtpUrl::new(&format!("smtp://127.0.0.1:{port}")).unwrap();

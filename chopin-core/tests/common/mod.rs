@@ -5,7 +5,7 @@
 pub mod postgres;
 pub mod raw;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Json, Router,
@@ -236,4 +236,18 @@ pub fn client() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("client")
+}
+
+/// The binary of chopin-core's example `name`. A whole `cargo test` builds it; a test
+/// run alone uses the last one built (`cargo build -p chopin-core --example NAME`).
+pub fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let target = deps.parent().unwrap().parent().unwrap();
+    let binary = target.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is built by cargo test",
+        binary.display()
+    );
+    binary
 }

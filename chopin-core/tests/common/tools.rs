@@ -2,7 +2,13 @@
 //! an environment variable, or where `.ci/deps` installs them. A missing tool fails the
 //! test with the command that installs it; tests never skip.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
 
 /// `target/`, where test artifacts go.
 pub fn target_dir() -> PathBuf {
@@ -179,4 +185,63 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(future)
+}
+
+/// A port nothing listens on, as far as a test can tell.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// aiosmtpd on 127.0.0.1:`port`, saving each mail into the Maildir `maildir`, or
+/// discarding it without one. Stopped when dropped.
+pub struct SmtpServer(Child);
+
+impl SmtpServer {
+    /// Returns once the server says it listens; fails the test if it does not within
+    /// 10 s.
+    pub fn start(port: u16, maildir: Option<&Path>) -> Self {
+        let mut command = Command::new(aiosmtpd());
+        // `-d` logs the line that says it listens.
+        command.args(["-n", "-d", "-l", &format!("127.0.0.1:{port}")]);
+        match maildir {
+            Some(dir) => {
+                for sub in ["tmp", "new", "cur"] {
+                    std::fs::create_dir_all(dir.join(sub)).unwrap();
+                }
+                command.args(["-c", "aiosmtpd.handlers.Mailbox"]).arg(dir);
+            }
+            None => {
+                command.args(["-c", "aiosmtpd.handlers.Sink"]);
+            }
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start aiosmtpd");
+        let stderr = child.stderr.take().expect("piped");
+        let server = Self(child);
+        let (listening, heard) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Read to the end, so the server never waits on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("Server is listening") {
+                    let _ = listening.send(());
+                }
+            }
+        });
+        let limit = Duration::from_secs(10);
+        heard
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("aiosmtpd did not listen on {port} within {limit:?}"));
+        server
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
