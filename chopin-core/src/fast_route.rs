@@ -528,7 +528,7 @@ fn has_content_length(status: StatusCode, len: usize, head_only: bool) -> bool {
 }
 
 /// `HTTP/1.1 200 OK\r\n`, with the reason hyper writes.
-fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
+pub(crate) fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -536,7 +536,7 @@ fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(crate) fn write_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);

@@ -71,7 +71,7 @@ pub(crate) use self::host::{valid_host, valid_hosts};
 
 /// For the fast lane, which writes them as bytes.
 pub(crate) use self::{
-    request_id::{ID_LEN, X_REQUEST_ID, write_next_id},
+    request_id::{X_REQUEST_ID, next_request_id},
     security_headers::Lines,
 };
 

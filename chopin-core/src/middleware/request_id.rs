@@ -54,21 +54,11 @@ fn random_prefix() -> u64 {
 }
 
 /// A fresh request id from this thread's sequence: `{prefix:016x}-{counter:x}`.
-fn next_request_id() -> HeaderValue {
-    let mut id = [0u8; ID_LEN];
-    let len = write_next_id(&mut id);
-    // Hex digits and a dash are always a valid header value.
-    HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("0"))
-}
-
-/// The longest generated id.
-pub(crate) const ID_LEN: usize = 16 + 1 + 16;
-
-/// Writes a fresh request id into `id` and returns its length.
-pub(crate) fn write_next_id(id: &mut [u8; ID_LEN]) -> usize {
+pub(crate) fn next_request_id() -> HeaderValue {
     // Formatted by hand: `format!` cost a thousand instructions per request.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    NEXT_ID.with(|(prefix, next)| {
+    let mut id = [0u8; 16 + 1 + 16];
+    let len = NEXT_ID.with(|(prefix, next)| {
         let n = next.get();
         next.set(n.wrapping_add(1));
         for (i, byte) in id[..16].iter_mut().enumerate() {
@@ -80,7 +70,9 @@ pub(crate) fn write_next_id(id: &mut [u8; ID_LEN]) -> usize {
             id[17 + i] = HEX[(n >> (4 * (digits - 1 - i)) & 0xf) as usize];
         }
         17 + digits
-    })
+    });
+    // Hex digits and a dash are always a valid header value.
+    HeaderValue::from_bytes(&id[..len]).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// The client's id, if it sent exactly one that is safe to echo, log and put in JSON.

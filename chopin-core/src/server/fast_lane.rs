@@ -34,7 +34,6 @@ use std::{
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderValue, header};
 use http_body_util::BodyExt;
 use hyper::rt::{Sleep, Timer};
 use tokio::net::TcpStream;
@@ -44,7 +43,7 @@ use super::{
     drain::{Cut, Draining, ForceClose},
     io::linger,
     router_lane::{self, Framing, Stamp},
-    service::{AppService, ChopinService},
+    service::{self, AppService, ChopinService},
 };
 use crate::{
     fast_route::{FastRequest, FastRoute, FastRoutes, Output},
@@ -231,17 +230,13 @@ impl FastLane {
             let (parsed, answered) =
                 date::with(|head_end| self.answer(&mut buf, &mut buffers, head_end, closing));
             // A router answer joins the batch: the write waits for the next stop.
-            if !buffers.out.is_empty() && !matches!(parsed, Parsed::Router { .. }) {
-                #[cfg(feature = "fuzzing")]
-                peak_output::record(buffers.out.len());
-                if let Err(err) = self
-                    .write_all(stream, &buffers.out, timer, &mut sleep)
+            if !matches!(parsed, Parsed::Router { .. })
+                && self
+                    .flush(stream, &mut buffers, timer, &mut sleep)
                     .await
-                {
-                    tracing::debug!(%err, "connection error");
-                    return Outcome::Closed;
-                }
-                buffers.written();
+                    .is_err()
+            {
+                return Outcome::Closed;
             }
             if answered {
                 waiting_since = Instant::now();
@@ -496,6 +491,7 @@ impl FastLane {
         }
         let route = self.routes.get(path.as_bytes());
         let get = matches!(method, "GET" | "HEAD");
+        let id = (ids == 1 && request_id::acceptable(id)).then_some(id);
         match route {
             // A fast route's `GET` the lane cannot answer as registered (a body, or an
             // `Origin` that needs CORS headers) is answered by hyper's path, as in
@@ -504,7 +500,6 @@ impl FastLane {
                 if length != 0 || (origin && self.routes.cors()) {
                     return Lane::Hyper;
                 }
-                let id = (ids == 1 && request_id::acceptable(id)).then_some(id);
                 Lane::Fast(Owned {
                     route,
                     path,
@@ -512,10 +507,7 @@ impl FastLane {
                     id,
                 })
             }
-            _ => Lane::Router {
-                body: length,
-                id: (ids == 1 && request_id::acceptable(id)).then_some(id),
-            },
+            _ => Lane::Router { body: length, id },
         }
     }
 
@@ -564,11 +556,9 @@ impl FastLane {
                 }
             }
         };
-        let Ok(mut response) = response;
-        if closing {
-            // As hyper's path marks the answer in flight when the drain starts.
-            (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
+        let Ok(response) = response;
+        // As hyper's path marks the answer in flight when the drain starts.
+        let response = service::closed(response, closing);
         let written = date::with(|head_end| {
             let stamp = Stamp {
                 lines,

@@ -28,8 +28,8 @@ use http::{
 };
 
 use crate::{
-    fast_route::Output,
-    middleware::{ID_LEN, Lines, X_REQUEST_ID, write_next_id},
+    fast_route::{self, Output, write_header},
+    middleware::{Lines, X_REQUEST_ID, next_request_id},
 };
 
 /// How a response's body is sent.
@@ -113,11 +113,7 @@ pub(super) fn request(
     }
     let id = match &spans.id {
         Some(id) => HeaderValue::from_maybe_shared(bytes.slice(id.clone())).ok()?,
-        None => {
-            let mut id = [0; ID_LEN];
-            let len = write_next_id(&mut id);
-            HeaderValue::from_bytes(&id[..len]).ok()?
-        }
+        None => next_request_id(),
     };
     map.insert(X_REQUEST_ID, id.clone());
     let body = bytes.slice(head..);
@@ -189,7 +185,7 @@ pub(super) fn write_head(
                 out.extend_from_slice(line);
             } else {
                 for value in response.headers().get_all(name) {
-                    write_line(out, name, value.as_bytes());
+                    write_header(out, name.as_str().as_bytes(), value.as_bytes());
                 }
             }
         }
@@ -221,7 +217,7 @@ pub(super) fn write_head(
         {
             // The stack's id replaces the response's, in its place.
             if !wrote_id {
-                write_line(out, name, stamp.id);
+                write_header(out, name.as_str().as_bytes(), stamp.id);
                 wrote_id = true;
             }
             continue;
@@ -290,13 +286,13 @@ pub(super) fn write_head(
             header::DATE => wrote_date = true,
             _ => {}
         }
-        write_line(out, name, value.as_bytes());
+        write_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     end_line(out, &mut open, chunked_last);
     if let Some(stamp) = stamp
         && !wrote_id
     {
-        write_line(out, &X_REQUEST_ID, stamp.id);
+        write_header(out, X_REQUEST_ID.as_str().as_bytes(), stamp.id);
     }
 
     if !wrote_length {
@@ -331,13 +327,6 @@ pub(super) fn write_head(
         out.extend_from_slice(head_end);
     }
     Ok((framing, close))
-}
-
-fn write_line(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
-    out.extend_from_slice(name.as_str().as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// What hyper writes when it refuses a response head: a bare `500`, and the connection
@@ -385,19 +374,17 @@ fn chunk_size(buf: &mut [u8; 18], len: usize) -> usize {
 
 fn write_status_line(out: &mut Vec<u8>, response: &Response<Body>) {
     let status = response.status();
-    let reason = response.extensions().get::<hyper::ext::ReasonPhrase>();
-    if status == StatusCode::OK && reason.is_none() {
-        out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-        return;
+    match response.extensions().get::<hyper::ext::ReasonPhrase>() {
+        None if status == StatusCode::OK => out.extend_from_slice(b"HTTP/1.1 200 OK\r\n"),
+        None => fast_route::write_status_line(out, status),
+        Some(reason) => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(status.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(reason.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    match reason {
-        Some(reason) => out.extend_from_slice(reason.as_bytes()),
-        None => out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes()),
-    }
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Starts `name`'s line, or adds `value` to it when it is open.

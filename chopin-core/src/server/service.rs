@@ -228,7 +228,7 @@ where
 
 /// `response`, with `connection: close` if `close`: hyper then ends the connection
 /// once it is written, as it does for the answer in flight when the drain starts.
-fn closed<B>(mut response: Response<B>, close: bool) -> Response<B> {
+pub(super) fn closed<B>(mut response: Response<B>, close: bool) -> Response<B> {
     if close {
         (response.headers_mut()).insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
